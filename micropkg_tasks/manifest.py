@@ -1,0 +1,234 @@
+"""The package/pull manifests in ``pyproject.toml``: typed entries, validated up front."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .errors import ManifestError
+from .names import normalize_destination, normalize_module_path, validate_alias
+
+__all__ = [
+    "PACKAGE_KEYS",
+    "PULL_KEYS",
+    "Manifest",
+    "PackageEntry",
+    "PullEntry",
+    "load_manifest",
+    "manifest_table",
+]
+
+PACKAGE_KEYS = ("alias", "destination", "env")
+PULL_KEYS = ("alias", "destination", "env", "fs-args", "fs_args", "sha256")
+
+KEDRO_TABLE = "tool.kedro.micropkg"
+OWN_TABLE = "tool.micropkg"
+
+
+@dataclass(frozen=True)
+class PackageEntry:
+    """One micro-package to package: ``module_path`` plus its options."""
+
+    module_path: str
+    alias: str | None = None
+    destination: str | None = None
+    env: str = "base"
+
+    @property
+    def name(self) -> str:
+        """The distribution/package name: the alias or the last module path component."""
+        return self.alias or self.module_path.rsplit(".", 1)[-1]
+
+    def options(self) -> dict[str, Any]:
+        """The entry as a plain dict (used for doit's ``config_changed``)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PullEntry:
+    """One micro-package to pull: ``source`` (path, URL or requirement) plus its options."""
+
+    source: str
+    alias: str | None = None
+    destination: str | None = None
+    env: str = "base"
+    fs_args: str | None = None
+    sha256: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The entry as a plain dict (used for doit's ``config_changed``)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Both manifests of a project and the table they were read from."""
+
+    table: str
+    package: tuple[PackageEntry, ...] = ()
+    pull: tuple[PullEntry, ...] = ()
+
+
+def manifest_table(pyproject: Mapping[str, Any], *, kedro_1x: bool = False) -> str:
+    """The table the manifest lives in: the one present, else the one to create."""
+    tool = pyproject.get("tool", {})
+    kedro = tool.get("kedro", {}) if isinstance(tool, dict) else {}
+    has_kedro = isinstance(kedro, dict) and "micropkg" in kedro
+    has_own = isinstance(tool, dict) and "micropkg" in tool
+    if has_kedro and has_own:
+        raise ManifestError(
+            "Both [tool.kedro.micropkg] and [tool.micropkg] are present in pyproject.toml; "
+            "keep only one (Kedro 1.x projects must use [tool.micropkg])."
+        )
+    if has_kedro:
+        return KEDRO_TABLE
+    if has_own or kedro_1x:
+        return OWN_TABLE
+    return KEDRO_TABLE
+
+
+def _dotted_key_hint(key: str, value: Mapping[str, Any], allowed: tuple[str, ...]) -> str | None:
+    """If ``key = {...}`` is really an unquoted dotted key, return the dotted path."""
+    path = [key]
+    current: Mapping[str, Any] = value
+    while True:
+        unknown = [k for k in current if k not in allowed]
+        if len(unknown) != 1 or not isinstance(current[unknown[0]], Mapping):
+            break
+        path.append(unknown[0])
+        current = current[unknown[0]]
+    return ".".join(path) if len(path) > 1 else None
+
+
+def _entries(
+    section: Any, where: str, allowed: tuple[str, ...]
+) -> list[tuple[str, dict[str, Any]]]:
+    if section is None:
+        return []
+    if not isinstance(section, Mapping):
+        raise ManifestError(f"[{where}] must be a table of entries, got {type(section).__name__}.")
+    result = []
+    for key, spec in section.items():
+        if not isinstance(spec, Mapping):
+            raise ManifestError(
+                f'Entry "{key}" in [{where}] must be a table, e.g. "{key}" = {{}}, '
+                f"got {spec!r}."
+            )
+        dotted = _dotted_key_hint(key, spec, allowed)
+        if dotted is not None:
+            raise ManifestError(
+                f"Entry '{key}' in [{where}] is an unquoted dotted key: write it quoted, "
+                f'as "{dotted}" = {{ ... }}.'
+            )
+        for option in spec:
+            if option not in allowed:
+                raise ManifestError(
+                    f"Unknown key '{option}' in entry \"{key}\" of [{where}]; allowed keys: "
+                    f"{', '.join(k for k in allowed if k != 'fs_args')}."
+                )
+        for option, value in spec.items():
+            if not isinstance(value, str) or not value:
+                raise ManifestError(
+                    f"Key '{option}' in entry \"{key}\" of [{where}] must be a non-empty "
+                    f"string, got {value!r}."
+                )
+        result.append((key, dict(spec)))
+    return result
+
+
+def _env(value: str | None, where: str) -> str:
+    env = value or "base"
+    if "/" in env or "\\" in env or env in (".", ".."):
+        raise ManifestError(f"Invalid env '{env}' in {where}: it must be a folder name.")
+    return env
+
+
+def package_entry(
+    module_path: str,
+    *,
+    alias: str | None = None,
+    destination: str | None = None,
+    env: str | None = None,
+    source_prefix: str = "",
+    where: str = "the command line",
+) -> PackageEntry:
+    """Build a validated ``PackageEntry`` (module path normalised, alias checked)."""
+    path = normalize_module_path(module_path, source_prefix=source_prefix)
+    if alias:
+        validate_alias(alias)
+    return PackageEntry(path, alias or None, destination or None, _env(env, where))
+
+
+def pull_entry(
+    source: str,
+    *,
+    alias: str | None = None,
+    destination: str | None = None,
+    env: str | None = None,
+    fs_args: str | None = None,
+    sha256: str | None = None,
+    where: str = "the command line",
+) -> PullEntry:
+    """Build a validated ``PullEntry`` (alias and destination checked)."""
+    if alias:
+        validate_alias(alias)
+    normalize_destination(destination)
+    if sha256 is not None and (
+        len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower())
+    ):
+        raise ManifestError(f"Invalid sha256 '{sha256}' in {where}: expected 64 hex digits.")
+    return PullEntry(
+        source, alias or None, destination or None, _env(env, where), fs_args, sha256
+    )
+
+
+def load_manifest(
+    pyproject: Mapping[str, Any], *, source_prefix: str = "", kedro_1x: bool = False
+) -> Manifest:
+    """Read and validate both manifests; any problem raises ``ManifestError``."""
+    table = manifest_table(pyproject, kedro_1x=kedro_1x)
+    tool = pyproject.get("tool", {})
+    root: Any = tool.get("kedro", {}).get("micropkg") if table == KEDRO_TABLE else tool.get(
+        "micropkg"
+    )
+    if root is None:
+        return Manifest(table)
+    if not isinstance(root, Mapping):
+        raise ManifestError(f"[{table}] must be a table with 'package' and/or 'pull' tables.")
+    for key in root:
+        if key not in ("package", "pull"):
+            raise ManifestError(
+                f"Unknown key '{key}' in [{table}]; allowed keys: package, pull."
+            )
+
+    packages = []
+    where = f"{table}.package"
+    for key, spec in _entries(root.get("package"), where, PACKAGE_KEYS):
+        try:
+            packages.append(
+                package_entry(key, **spec, source_prefix=source_prefix, where=f"[{where}]")
+            )
+        except ManifestError as exc:
+            raise ManifestError(f'Entry "{key}" in [{where}]: {exc}') from None
+    seen: set[str] = set()
+    for entry in packages:
+        if entry.module_path in seen:
+            raise ManifestError(
+                f"Two entries in [{where}] name the same micro-package '{entry.module_path}'."
+            )
+        seen.add(entry.module_path)
+
+    pulls = []
+    where = f"{table}.pull"
+    for key, spec in _entries(root.get("pull"), where, PULL_KEYS):
+        if "fs-args" in spec and "fs_args" in spec:
+            raise ManifestError(
+                f"Entry \"{key}\" in [{where}] sets both 'fs-args' and 'fs_args'; keep one."
+            )
+        fs_args = spec.pop("fs-args", None) or spec.pop("fs_args", None)
+        try:
+            pulls.append(pull_entry(key, **spec, fs_args=fs_args, where=f"[{where}]"))
+        except ManifestError as exc:
+            raise ManifestError(f'Entry "{key}" in [{where}]: {exc}') from None
+    return Manifest(table, tuple(packages), tuple(pulls))

@@ -1,0 +1,77 @@
+"""Name rules shared by package and pull: aliases, module paths, destinations, PEP 625."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+from .errors import ManifestError
+
+__all__ = [
+    "normalize_destination",
+    "normalize_module_path",
+    "sdist_basename",
+    "validate_alias",
+]
+
+_WORD_RE = re.compile(r"^\w+$")
+_PEP503_RE = re.compile(r"[-_.]+")
+
+INVALID_MODULE_PATH = "The micro-package location you provided is not a valid Python module path"
+
+
+def validate_alias(name: str) -> str:
+    """Apply Kedro's package-name rule (reference §5.2); also reject ``tests``."""
+    prefix = f"'{name}' is not a valid Python package name."
+    if not re.match(r"^[a-zA-Z_]", name):
+        raise ManifestError(f"{prefix} It must start with a letter or underscore.")
+    if len(name) < 2:
+        raise ManifestError(f"{prefix} It must be at least 2 characters long.")
+    if not _WORD_RE.match(name[1:]):
+        raise ManifestError(f"{prefix} It must contain only letters, digits, and/or underscores.")
+    if name == "tests":
+        raise ManifestError(f"{prefix} 'tests' is reserved for the micro-package's tests.")
+    return name
+
+
+def normalize_module_path(raw: str, *, source_prefix: str = "") -> str:
+    """Turn ``pipelines.x``, ``pipelines/x`` or ``src/<pkg>/pipelines/x`` into ``pipelines.x``.
+
+    ``source_prefix`` is ``<source_dir>/<package_name>`` relative to the project root, posix.
+    """
+    text = raw.strip().replace("\\", "/").rstrip("/")
+    if source_prefix and (text == source_prefix or text.startswith(source_prefix + "/")):
+        text = text[len(source_prefix) :].lstrip("/")
+    if "/" in text:
+        if "." in text:
+            raise ManifestError(f"{INVALID_MODULE_PATH}: '{raw}'.")
+        text = text.replace("/", ".")
+    parts = text.split(".")
+    if not text or not all(part.isidentifier() for part in parts):
+        raise ManifestError(f"{INVALID_MODULE_PATH}: '{raw}'.")
+    return text
+
+
+def normalize_destination(raw: str | None) -> tuple[str, ...]:
+    """Split a pull ``destination`` (``pipelines.nested`` or ``pipelines/nested``) into parts."""
+    if not raw:
+        return ()
+    text = raw.strip().replace("\\", "/").strip("/")
+    parts = tuple(p for p in re.split(r"[./]", text))
+    if not parts or not all(p.isidentifier() for p in parts) or PurePosixPath(text).is_absolute():
+        raise ManifestError(
+            f"Invalid destination '{raw}': use a module location inside the project package, "
+            "e.g. 'pipelines' or 'pipelines/nested'."
+        )
+    return parts
+
+
+def sdist_basename(name: str, version: str) -> str:
+    """``{name}-{version}`` with PEP 625 name normalisation and a canonical PEP 440 version."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        canonical = str(Version(version))
+    except InvalidVersion as exc:
+        raise ManifestError(f"Invalid version '{version}' for '{name}': not PEP 440.") from exc
+    return f"{_PEP503_RE.sub('_', name).lower()}-{canonical}"

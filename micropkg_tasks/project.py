@@ -1,0 +1,156 @@
+"""Kedro project discovery and layout (0.18, 0.19 and 1.x), read statically."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ProjectError
+
+__all__ = ["Project", "find_project", "load_project", "read_pyproject"]
+
+_VERSION_RE = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    """Parse a ``pyproject.toml``; a syntax error becomes a one-line ``ProjectError``."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProjectError(f"Failed to parse '{path}': {exc}") from exc
+    except OSError as exc:
+        raise ProjectError(f"Cannot read '{path}': {exc.strerror}") from exc
+
+
+@dataclass(frozen=True)
+class Project:
+    """A Kedro project: where its package, config, tests and requirements live."""
+
+    root: Path
+    package_name: str
+    source_dir: Path
+    conf_root: Path
+    tests_dir: Path
+    requirements_txt: Path
+    kedro_version: tuple[int, int, int] | None
+    pyproject: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def package_dir(self) -> Path:
+        """``<source_dir>/<package_name>``."""
+        return self.source_dir / self.package_name
+
+    @property
+    def requirements_in(self) -> Path:
+        """``requirements.in`` beside the project's ``requirements.txt``."""
+        return self.requirements_txt.with_name("requirements.in")
+
+    @property
+    def is_kedro_1x(self) -> bool:
+        """True when the project was created by Kedro 1.x (its manifest lives in ``[tool.micropkg]``)."""
+        return self.kedro_version is not None and self.kedro_version[0] >= 1
+
+    @property
+    def state_dir(self) -> Path:
+        """``.micropkg/``: doit state, caches and locks (meant to be gitignored)."""
+        return self.root / ".micropkg"
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the project root, posix, when inside it; else absolute."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
+def _parse_version(text: object) -> tuple[int, int, int] | None:
+    match = _VERSION_RE.match(str(text)) if text else None
+    if not match:
+        return None
+    return int(match[1]), int(match[2]), int(match[3] or 0)
+
+
+def _conf_source(settings: Path) -> str:
+    """``CONF_SOURCE`` when ``settings.py`` assigns it a plain string literal, else ``conf``."""
+    try:
+        tree = ast.parse(settings.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return "conf"
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "CONF_SOURCE" for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            return node.value.value
+    return "conf"
+
+
+def find_project(start: Path) -> Path:
+    """Walk up from ``start`` to the folder whose ``pyproject.toml`` has ``[tool.kedro]``."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        try:
+            text = candidate.read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            continue
+        except (OSError, UnicodeDecodeError):
+            continue
+        if "[tool.kedro" in text:
+            return folder
+    raise ProjectError(
+        f"Not inside a Kedro project: no pyproject.toml with [tool.kedro] found in '{start}' "
+        "or its parents."
+    )
+
+
+def load_project(start: Path) -> Project:
+    """Find and read the Kedro project containing ``start`` (never imports user code)."""
+    root = find_project(start)
+    pyproject = read_pyproject(root / "pyproject.toml")
+    kedro = pyproject.get("tool", {}).get("kedro")
+    if not isinstance(kedro, dict):
+        raise ProjectError(f"'{root / 'pyproject.toml'}' has no [tool.kedro] table.")
+    package_name = kedro.get("package_name")
+    if not isinstance(package_name, str) or not package_name.isidentifier():
+        raise ProjectError(
+            f"[tool.kedro] package_name in '{root / 'pyproject.toml'}' must be a Python package "
+            f"name, got {package_name!r}."
+        )
+    source_dir = (root / str(kedro.get("source_dir", "src"))).resolve()
+    version = _parse_version(kedro.get("kedro_init_version") or kedro.get("project_version"))
+    old_layout = version is not None and version < (0, 19, 4)
+
+    conf_root = root / _conf_source(source_dir / package_name / "settings.py")
+
+    if (root / "tests").is_dir():
+        tests_dir = root / "tests"
+    elif (source_dir / "tests").is_dir() or old_layout:
+        tests_dir = source_dir / "tests"
+    else:
+        tests_dir = root / "tests"
+
+    if (root / "requirements.txt").is_file():
+        requirements = root / "requirements.txt"
+    elif (source_dir / "requirements.txt").is_file() or (version is not None and version < (0, 19)):
+        requirements = source_dir / "requirements.txt"
+    else:
+        requirements = root / "requirements.txt"
+
+    return Project(
+        root=root,
+        package_name=package_name,
+        source_dir=source_dir,
+        conf_root=conf_root,
+        tests_dir=tests_dir,
+        requirements_txt=requirements,
+        kedro_version=version,
+        pyproject=pyproject,
+    )
