@@ -1,0 +1,1 @@
+from micropkg_tasks.tasks import *  # noqa: F403

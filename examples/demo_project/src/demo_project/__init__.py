@@ -1,0 +1,3 @@
+"""Demo Project"""
+
+__version__ = "0.1"
