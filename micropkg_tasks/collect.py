@@ -1,0 +1,143 @@
+"""Which files belong to a micro-package: code, parameter files and tests."""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PackageError
+from .project import Project
+
+__all__ = [
+    "EXCLUDED_DIRS",
+    "EXCLUDED_FILES",
+    "Collected",
+    "collect",
+    "is_parameter_file",
+    "read_version",
+    "walk_files",
+]
+
+EXCLUDED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints"})
+EXCLUDED_FILES = frozenset({".DS_Store"})
+EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+
+
+@dataclass(frozen=True)
+class Collected:
+    """The input files of one micro-package, as (absolute path, relative posix path) pairs.
+
+    Code paths are relative to the micro-package folder, config paths to ``conf/<env>``,
+    test paths to the micro-package's tests folder.
+    """
+
+    code_dir: Path
+    tests_dir: Path
+    conf_dir: Path
+    code: tuple[tuple[Path, str], ...]
+    config: tuple[tuple[Path, str], ...]
+    tests: tuple[tuple[Path, str], ...]
+
+    def all_paths(self) -> list[Path]:
+        """Every input file (for doit's ``file_dep``)."""
+        return [p for group in (self.code, self.config, self.tests) for p, _ in group]
+
+
+def walk_files(folder: Path) -> list[tuple[Path, str]]:
+    """Every regular file below ``folder`` except caches, sorted by relative posix path."""
+    found: list[tuple[Path, str]] = []
+    base = str(folder)
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = [d for d in dirnames if d not in EXCLUDED_DIRS]
+        rel_dir = os.path.relpath(dirpath, base)
+        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+        for name in filenames:
+            if name in EXCLUDED_FILES or name.endswith(EXCLUDED_SUFFIXES):
+                continue
+            full = os.path.join(dirpath, name)
+            if os.path.isfile(full):
+                found.append((Path(full), prefix + name))
+    found.sort(key=lambda item: item[1])
+    return found
+
+
+def is_parameter_file(rel: str, name: str) -> bool:
+    """Whether ``conf/<env>/<rel>`` is a parameter file of micro-package ``name``.
+
+    Kedro's four globs (``**/parameters_<name>.yml``, ``**/<name>/**/*``,
+    ``parameters*/**/<name>.yml``, ``parameters*/**/<name>/**/*``), narrowed to what its
+    MANIFEST.in then shipped: the file name or the first folder starts with ``parameters``.
+    """
+    parts = rel.split("/")
+    basename, dirs = parts[-1], parts[:-1]
+    if not (basename.startswith("parameters") or (dirs and dirs[0].startswith("parameters"))):
+        return False
+    if basename == f"parameters_{name}.yml" or name in dirs:
+        return True
+    return bool(dirs) and dirs[0].startswith("parameters") and basename == f"{name}.yml"
+
+
+def collect(project: Project, module_path: str, env: str = "base") -> Collected:
+    """Collect the files of micro-package ``module_path`` (e.g. ``pipelines.data_science``)."""
+    parts = module_path.split(".")
+    code_dir = project.package_dir.joinpath(*parts)
+    if not code_dir.is_dir():
+        as_module = code_dir.with_suffix(".py")
+        if as_module.is_file() or code_dir.is_file():
+            raise PackageError(
+                f"'{module_path}' is a module file ({as_module if as_module.is_file() else code_dir})"
+                ", not a package directory: only directories can be micro-packages."
+            )
+        raise PackageError(f"Directory '{code_dir}' doesn't exist.")
+    code = walk_files(code_dir)
+    if not code:
+        raise PackageError(f"'{code_dir}' is an empty directory.")
+
+    tests_dir = project.tests_dir.joinpath(*parts)
+    tests = walk_files(tests_dir) if tests_dir.is_dir() else []
+
+    conf_dir = project.conf_root / env
+    name = parts[-1]
+    config = (
+        [(p, rel) for p, rel in walk_files(conf_dir) if is_parameter_file(rel, name)]
+        if conf_dir.is_dir()
+        else []
+    )
+    return Collected(code_dir, tests_dir, conf_dir, tuple(code), tuple(config), tuple(tests))
+
+
+def _static_version(init_file: Path) -> str | None:
+    """``__version__`` assigned as a string literal at the top level of ``init_file``."""
+    try:
+        source = init_file.read_bytes()
+    except OSError:
+        return None
+    if b"__version__" not in source:
+        return None
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == "__version__" for t in targets):
+            value = node.value  # type: ignore[union-attr]
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                return value.value
+    return None
+
+
+def read_version(project: Project, module_path: str) -> str:
+    """The micro-package's ``__version__``, else the project package's, else ``0.1``."""
+    code_init = project.package_dir.joinpath(*module_path.split("."), "__init__.py")
+    return (
+        _static_version(code_init)
+        or _static_version(project.package_dir / "__init__.py")
+        or "0.1"
+    )

@@ -1,0 +1,280 @@
+"""doit task creators: ``package``, ``pull``, ``build_reqs``, ``pull_all``.
+
+A Kedro project needs a one-line ``dodo.py``::
+
+    from micropkg_tasks.tasks import *  # noqa: F403
+
+The ``micropkg`` CLI builds the same tasks through :func:`namespace` and shares the state
+(``.micropkg/doit.sqlite``). Loading stays cheap: pyproject is parsed, files are globbed and
+``__version__`` is read with ``ast``; user code is never imported, nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doit import task_params
+from doit.exceptions import InvalidTask, TaskFailed
+from doit.tools import config_changed
+
+from . import __version__
+from .errors import MicropkgError, ProjectError
+from .manifest import Manifest, PackageEntry, load_manifest, package_entry
+from .package import PackagePlan, build_package, plan_package
+from .project import Project, load_project
+from .reporter import MicropkgReporter
+
+__all__ = ["DOIT_CONFIG", "TaskContext", "namespace", "task_package"]
+
+STATE_DIR = ".micropkg"
+DEP_FILE = f"{STATE_DIR}/doit.sqlite"
+
+
+@dataclass
+class TaskContext:
+    """The project, its manifest, and which entries the tasks are generated for."""
+
+    project: Project
+    manifest: Manifest
+    package_entries: tuple[PackageEntry, ...] | None = None
+    """None: every manifest entry ("all" mode); else these entries only (single mode)."""
+    plans: dict[str, PackagePlan] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, start: Path) -> TaskContext:
+        """Read the project containing ``start`` and validate its manifests."""
+        project = load_project(start)
+        manifest = load_manifest(
+            project.pyproject,
+            source_prefix=project.rel(project.package_dir),
+            kedro_1x=project.is_kedro_1x,
+        )
+        return cls(project, manifest)
+
+    def package_plans(self) -> list[tuple[PackagePlan, bool]]:
+        """Plans of the selected package entries with their "all mode" flag (memoised)."""
+        all_mode = self.package_entries is None
+        entries = self.manifest.package if all_mode else self.package_entries or ()
+        result = []
+        for entry in entries:
+            if entry.module_path not in self.plans:
+                self.plans[entry.module_path] = plan_package(self.project, entry)
+            result.append((self.plans[entry.module_path], all_mode))
+        return result
+
+
+def default_config(project_root: Path, user_doit: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Our doit defaults, minus every key the user set in ``[tool.doit]``."""
+    defaults: dict[str, Any] = {
+        "default_tasks": ["package"],
+        "dep_file": DEP_FILE,
+        "backend": "sqlite3",
+        "check_file_uptodate": "md5",
+        "reporter": MicropkgReporter,
+    }
+    (project_root / STATE_DIR).mkdir(exist_ok=True)
+    return {k: v for k, v in defaults.items() if k not in (user_doit or {})}
+
+
+_HELD_LOCKS: dict[Path, int] = {}
+
+
+def acquire_lock(project: Project) -> None:
+    """Hold ``.micropkg/lock`` for this process: one micropkg/doit run per project at a time."""
+    if project.root in _HELD_LOCKS:
+        return
+    project.state_dir.mkdir(exist_ok=True)
+    fd = os.open(project.state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ProjectError(
+            f"Another micropkg/doit run is in progress in '{project.root}' "
+            f"(lock: {project.state_dir / 'lock'}); wait for it to finish."
+        ) from None
+    _HELD_LOCKS[project.root] = fd
+
+
+def release_lock(project: Project) -> None:
+    """Release the lock taken by :func:`acquire_lock` (no-op if not held)."""
+    fd = _HELD_LOCKS.pop(project.root, None)
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+class RemoteUnchanged:
+    """doit ``uptodate``: True while the remote object keeps the ukey/ETag seen last time."""
+
+    def __init__(self, url: str, fs_args: dict[str, Any] | None = None) -> None:
+        self.url, self.fs_args, self.key = url, fs_args, None
+
+    def configure_task(self, task: Any) -> None:
+        """Save the key seen at the end of a successful run."""
+        task.value_savers.append(self._save)
+
+    def _save(self) -> dict[str, Any]:
+        from .sources import remote_key
+
+        try:
+            self.key = remote_key(self.url, self.fs_args)
+        except MicropkgError:
+            self.key = None
+        return {"remote_key": self.key}
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        from .sources import remote_key
+
+        try:
+            key = remote_key(self.url, self.fs_args)
+        except MicropkgError:
+            return False
+        return key is not None and values.get("remote_key") == key
+
+
+# --- actions (thin: call the operation, turn its result into a message) -----------------
+
+
+def _run_package(project: Project, plan: PackagePlan, all_mode: bool) -> dict[str, Any] | TaskFailed:
+    try:
+        result = build_package(project, plan)
+    except MicropkgError as exc:
+        return TaskFailed(str(exc))
+    entry = plan.entry
+    if all_mode:
+        message = f"Packaged '{entry.module_path}' micro-package! ({result.sdist})"
+    else:
+        alias = f" as '{entry.alias}'" if entry.alias else ""
+        message = (
+            f"'{project.package_name}.{entry.module_path}' packaged{alias}! "
+            f"Location: {plan.location}"
+        )
+    return {"message": message, "warnings": list(result.warnings), "sdist": result.sdist}
+
+
+# --- task dicts ---------------------------------------------------------------------------
+
+
+def _package_task(project: Project, plan: PackagePlan, all_mode: bool, digest: str) -> dict[str, Any]:
+    entry = plan.entry
+    uptodate: list[Any] = [
+        config_changed(
+            {
+                "entry": entry.options(),
+                "location": plan.location,
+                "tool": __version__,
+                "templates": digest,
+            }
+        )
+    ]
+    task: dict[str, Any] = {
+        "name": entry.module_path,
+        "doc": f"Package {project.package_name}.{entry.module_path} into {plan.target}",
+        "actions": [(_run_package, [project, plan, all_mode])],
+        "file_dep": [project.rel(p) for p in plan.collected.all_paths()],
+        "uptodate": uptodate,
+        "clean": True,
+        "verbosity": 1,
+    }
+    if plan.remote:
+        uptodate.append(RemoteUnchanged(plan.target))
+    else:
+        task["targets"] = [project.rel(Path(plan.target))]
+    return task
+
+
+def package_tasks(ctx: TaskContext) -> Iterator[dict[str, Any]]:
+    """One doit sub-task per selected package entry."""
+    from .sdist import templates_digest
+
+    yield {"name": None, "doc": "Package micro-packages listed in the package manifest."}
+    digest = templates_digest()
+    for plan, all_mode in ctx.package_plans():
+        yield _package_task(ctx.project, plan, all_mode, digest)
+
+
+def namespace(ctx: TaskContext) -> dict[str, Any]:
+    """Task creators and DOIT_CONFIG bound to ``ctx`` (what the ``micropkg`` CLI runs)."""
+
+    def task_package() -> Iterator[dict[str, Any]]:
+        """Package micro-packages listed in the package manifest."""
+        return package_tasks(ctx)
+
+    return {
+        "task_package": task_package,
+        "DOIT_CONFIG": default_config(ctx.project.root, _user_doit(ctx.project)),
+    }
+
+
+# --- the dodo.py entry points (CWD = project root, set by doit) ---------------------------
+
+
+def _user_doit(project: Project) -> dict[str, Any]:
+    doit_table = project.pyproject.get("tool", {}).get("doit", {})
+    return doit_table if isinstance(doit_table, dict) else {}
+
+
+def _cwd_context() -> TaskContext:
+    try:
+        ctx = TaskContext.load(Path.cwd())
+        acquire_lock(ctx.project)
+    except MicropkgError as exc:
+        raise InvalidTask(f"Error: {exc}") from None
+    return ctx
+
+
+def _guard(creator: Callable[[], Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    try:
+        yield from creator()
+    except MicropkgError as exc:
+        raise InvalidTask(f"Error: {exc}") from None
+
+
+_PACKAGE_PARAMS = [
+    {"name": "module", "long": "module", "default": "", "help": "module path to package"},
+    {"name": "alias", "long": "alias", "default": "", "help": "alternative name"},
+    {"name": "env", "long": "env", "short": "e", "default": "", "help": "config env"},
+    {"name": "destination", "long": "destination", "short": "d", "default": "",
+     "help": "folder or fsspec URL for the tarball"},
+]
+
+
+@task_params(_PACKAGE_PARAMS)
+def task_package(module: str, alias: str, env: str, destination: str) -> Iterator[dict[str, Any]]:
+    """Package micro-packages listed in the package manifest (or --module)."""
+    ctx = _cwd_context()
+    if module:
+        try:
+            entry = package_entry(
+                module,
+                alias=alias or None,
+                destination=destination or None,
+                env=env or None,
+                source_prefix=ctx.project.rel(ctx.project.package_dir),
+            )
+        except MicropkgError as exc:
+            raise InvalidTask(f"Error: {exc}") from None
+        ctx.package_entries = (entry,)
+    return _guard(lambda: package_tasks(ctx))
+
+
+def _dodo_config() -> dict[str, Any]:
+    try:
+        project = load_project(Path.cwd())
+    except MicropkgError:
+        return {"default_tasks": ["package"]}
+    return default_config(project.root, _user_doit(project))
+
+
+def __getattr__(name: str) -> Any:
+    # DOIT_CONFIG is computed when a dodo.py star-imports it (CWD = the project root), not
+    # whenever this module is imported.
+    if name == "DOIT_CONFIG":
+        return _dodo_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
