@@ -1,0 +1,566 @@
+"""Requirements: Kedro's canonical form and equivalence, package-side parsing, pull-side merge,
+and compiling ``requirements.in`` into ``requirements.txt`` (pip-tools, optionally uv).
+
+``packaging`` is imported lazily (about 20 ms): ``requirements_stale`` runs when doit loads the
+tasks and must stay cheap, so it only hashes files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import RequirementsError
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+__all__ = [
+    "BACKENDS",
+    "COMPILE_COMMAND",
+    "HEADER_TEMPLATE",
+    "CompileBackend",
+    "MergeResult",
+    "PipToolsBackend",
+    "UvBackend",
+    "block_header",
+    "canonical",
+    "compile_requirements",
+    "merge_requirements",
+    "parse_package_requirements",
+    "requirements_stale",
+    "same_requirement",
+]
+
+#: Kedro's header above the lines a pull appends (reference §4.6).
+HEADER_TEMPLATE = "# Additional requirements from micro-package `{name}`:"
+#: What the compiled file's header tells readers to run (``CUSTOM_COMPILE_COMMAND``).
+COMPILE_COMMAND = "micropkg build-reqs"
+
+_HASH_PREFIX = "# micropkg: requirements.in sha256="
+_HASH_RE = re.compile(r"^# micropkg: requirements\.in sha256=([0-9a-f]{64})[ \t]*\r?$", re.M)
+# pip's comment rule: ``#`` at the start of a line or after whitespace (Kedro: only " #").
+_COMMENT_RE = re.compile(r"(^|\s+)#.*$")
+_STDERR_TAIL = 12
+
+_Key = tuple[str, frozenset[str], "SpecifierSet", str | None, str | None]
+
+
+# --------------------------------------------------------------------------- canonical form
+
+
+def _parse(text: str) -> Requirement:
+    """Parse one PEP 508 string (leading/trailing whitespace tolerated, as in Kedro)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return Requirement(text.strip())
+    except InvalidRequirement as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "invalid syntax"
+        raise RequirementsError(f"Invalid requirement '{text.strip()}': {detail}.") from exc
+
+
+def _format(req: Requirement) -> str:
+    """Kedro's ``_EquivalentRequirement.__str__`` (reference §4.1)."""
+    parts = [req.name]
+    if req.extras:
+        parts.append("[" + ",".join(sorted(req.extras)) + "]")
+    if req.specifier:
+        parts.append(str(req.specifier))
+    if req.url:
+        parts.append(f"@ {req.url}")
+        if req.marker:
+            parts.append(" ")
+    if req.marker:
+        parts.append(f"; {req.marker}")
+    return "".join(parts)
+
+
+def _key(req: Requirement) -> _Key:
+    """A hashable key equal exactly when Kedro's equivalence says two requirements are equal."""
+    from packaging.utils import canonicalize_name
+
+    return (
+        canonicalize_name(req.name),
+        frozenset(req.extras),
+        req.specifier,
+        req.url,
+        str(req.marker) if req.marker is not None else None,
+    )
+
+
+def canonical(req: str) -> str:
+    """Return Kedro's canonical string form of a PEP 508 requirement (reference §4.1).
+
+    The name keeps its spelling, extras are sorted, specifier clauses are sorted, markers are
+    normalised. Raises ``RequirementsError`` when ``req`` is not PEP 508.
+    """
+    return _format(_parse(req))
+
+
+def same_requirement(a: str, b: str) -> bool:
+    """Kedro's equivalence: same canonical name, extras set, specifier set, URL and marker."""
+    return _key(_parse(a)) == _key(_parse(b))
+
+
+# --------------------------------------------------------------------------- package side
+
+
+def _strip_comment(line: str) -> str:
+    """Drop an inline comment (``#`` at the start or after whitespace, like pip)."""
+    return _COMMENT_RE.sub("", line)
+
+
+def _display(path: Path, relative_to: Path | None) -> str:
+    base = relative_to if relative_to is not None else Path.cwd()
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except (ValueError, OSError):
+        return path.as_posix()
+
+
+_ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+def _not_pep508_reason(text: str) -> str | None:
+    """Why a line that failed to parse is a requirements-file-only construct, if it is one."""
+    if text.endswith("\\"):
+        return "line continuations are not supported: put the requirement on one line"
+    first = text.split(maxsplit=1)[0] if text.split() else text
+    path_like = ("/" in first or "\\" in first) and not re.search(r"[<>=!~;@\[]", first)
+    if (
+        text.startswith(("-", ".", "/", "~"))
+        or "://" in first
+        or first.lower().endswith(_ARCHIVE_SUFFIXES)
+        or path_like
+    ):
+        return "options, file references and URLs to wheels cannot go into package metadata"
+    return None
+
+
+def parse_package_requirements(path: Path, *, relative_to: Path | None = None) -> tuple[str, ...]:
+    """Read a micro-package's ``requirements.txt`` into canonical strings (reference §2.6).
+
+    File order, duplicates kept, names as written. Blank and comment lines (indented ones too)
+    are skipped and inline comments dropped. Any other line that is not PEP 508 raises
+    ``RequirementsError`` naming the file (relative to ``relative_to``, default the CWD), the
+    line number and the text. A missing file gives ``()``.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return ()
+    except OSError as exc:
+        raise RequirementsError(
+            f"Cannot read '{_display(path, relative_to)}': {exc.strerror}"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise RequirementsError(
+            f"Cannot read '{_display(path, relative_to)}': not UTF-8 ({exc.reason})."
+        ) from exc
+
+    result: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        body = _strip_comment(raw).strip()
+        prefix = f"Invalid requirement in {_display(path, relative_to)} line {number}: '{stripped}'"
+        try:
+            req = Requirement(body)
+        except InvalidRequirement as exc:
+            reason = _not_pep508_reason(body)
+            if reason is not None:
+                message = f"{prefix} is not a PEP 508 requirement ({reason})."
+            else:
+                detail = str(exc).splitlines()[0] if str(exc) else "invalid syntax"
+                message = f"{prefix} is not a PEP 508 requirement: {detail}."
+            raise RequirementsError(message) from exc
+        result.append(_format(req))
+    return tuple(result)
+
+
+# --------------------------------------------------------------------------- pull side
+
+
+def block_header(package_name: str) -> str:
+    """The comment line above the requirements a pull of ``package_name`` appends."""
+    return HEADER_TEMPLATE.format(name=package_name)
+
+
+def _logical_lines(text: str) -> Iterable[str]:
+    """Join pip continuation lines (``\\`` at the end) into logical lines."""
+    pending = ""
+    for line in text.splitlines():
+        if line.rstrip().endswith("\\") and not line.lstrip().startswith("#"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        yield pending + line
+        pending = ""
+    if pending:
+        yield pending
+
+
+def _existing_keys(lines: Iterable[str]) -> set[_Key]:
+    """Leniently parse requirements-file lines: anything that is not PEP 508 is ignored.
+
+    ``-r``, ``-c``, ``-e``, ``--index-url``, paths and URLs to archives are kept in the file
+    verbatim by the merge; they just never count as "already present". Per-requirement options
+    (``pkg==1 --hash=...``) are dropped before parsing.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    keys: set[_Key] = set()
+    for line in _logical_lines("\n".join(lines)):
+        body = _strip_comment(line).strip()
+        if not body or body.startswith("-"):
+            continue
+        body = body.split(" --", 1)[0].split("\t--", 1)[0].strip()
+        try:
+            keys.add(_key(Requirement(body)))
+        except InvalidRequirement:
+            continue
+    return keys
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What merging a micro-package's requirements into ``requirements.in`` gives.
+
+    ``text`` is the new content (``None``: the file must not be touched); ``added`` the lines
+    under this micro-package's header, canonical and sorted (record them in the lock file: they
+    are the ``previous`` of the next upgrade); ``created_from`` is ``requirements.txt`` when
+    ``requirements.in`` did not exist and is seeded from it.
+    """
+
+    text: str | None
+    added: tuple[str, ...]
+    created_from: Path | None
+
+
+def _read_optional(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RequirementsError(f"Cannot read '{path}': {exc}") from exc
+
+
+def _is_block_line(line: str) -> bool:
+    """Whether ``line`` continues a header's block (not blank, not a comment)."""
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def merge_requirements(
+    requirements_in: Path,
+    requirements_txt: Path,
+    package_name: str,
+    new: Sequence[str],
+    previous: Sequence[str] = (),
+) -> MergeResult:
+    """Merge a pulled micro-package's requirements into the project's ``requirements.in``.
+
+    Pure: reads the files, never writes. The base is ``requirements.in``, else the content of
+    ``requirements.txt`` (Kedro's seed rule), else empty. On an upgrade, the lines listed in
+    ``previous`` are removed from the blocks under ``package_name``'s header (other lines stay)
+    and the new block takes the old block's place; otherwise it is appended after a blank line.
+    Lines of ``new`` equivalent (reference §4.1) to a line already present are skipped.
+    """
+    header = block_header(package_name)
+
+    # Incoming: canonical strings, de-duplicated by equivalence (first spelling wins).
+    incoming: dict[_Key, str] = {}
+    for item in new:
+        req = _parse(item)
+        incoming.setdefault(_key(req), _format(req))
+
+    base = _read_optional(requirements_in)
+    created_from: Path | None = None
+    if base is None:
+        seed = _read_optional(requirements_txt)
+        if seed is not None:
+            created_from = requirements_txt
+        base = seed or ""
+
+    lines = base.splitlines()
+    out: list[str] = []
+    removed = False
+    # Where the upgraded block goes: (index in ``out``, lines to insert before ``added``).
+    slot: tuple[int, list[str]] | None = None
+    prev = {p.strip() for p in previous}
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not (prev and line.strip() == header):
+            out.append(line)
+            i += 1
+            continue
+        end = i + 1
+        while end < len(lines) and _is_block_line(lines[end]):
+            end += 1
+        region = lines[i + 1 : end]
+        kept = [r for r in region if r.strip() not in prev]
+        if len(kept) == len(region):  # none of our lines here: not ours to touch
+            out.extend(lines[i:end])
+            i = end
+            continue
+        removed = True
+        if kept:  # the user added lines under our header: keep them, and the header
+            out.append(line)
+            if slot is None:
+                slot = (len(out), [])
+            out.extend(kept)
+        else:
+            if out and not out[-1].strip():
+                out.pop()  # the blank line that separated the block
+            if slot is None:
+                slot = (len(out), ([""] if out else []) + [header])
+        i = end
+
+    present = _existing_keys(out)
+    added = tuple(sorted(text for key, text in incoming.items() if key not in present))
+
+    if not added and not removed:
+        return MergeResult(text=None, added=(), created_from=None)
+
+    if slot is not None:
+        index, prefix = slot
+        if added:
+            out[index:index] = [*prefix, *added]
+        elif index == 0:
+            while out and not out[0].strip():
+                out.pop(0)
+    elif added:
+        while out and not out[-1].strip():
+            out.pop()
+        out.extend([*([""] if out else []), header, *added])
+
+    while out and not out[-1].strip():
+        out.pop()
+    text = "\n".join(out) + "\n" if out else ""
+    if text == base:
+        return MergeResult(text=None, added=added, created_from=None)
+    return MergeResult(text=text, added=added, created_from=created_from)
+
+
+# --------------------------------------------------------------------------- compile
+
+
+class CompileBackend(Protocol):
+    """A resolver that turns ``requirements.in`` into a pinned ``requirements.txt``."""
+
+    name: str
+
+    def command(
+        self, requirements_in: str, requirements_txt: str, extra_args: Sequence[str]
+    ) -> list[str]:
+        """The argv to run from the project root (paths are relative to it)."""
+        ...
+
+    def env(self) -> dict[str, str]:
+        """Environment variables to set on top of the current environment."""
+        ...
+
+
+class PipToolsBackend:
+    """``python -m piptools compile`` with the interpreter running micropkg (the default).
+
+    Flags: ``--no-emit-*`` keep machine-local pip configuration (index URLs, find-links,
+    trusted hosts) out of the committed file; ``--strip-extras`` gives constraint-compatible
+    output (pip-tools' future default); ``--allow-unsafe`` pins setuptools/pip too, so the file
+    is complete and installable with ``pip install --require-hashes``/``pip-sync`` (also
+    pip-tools' announced future default, and what uv does).
+    """
+
+    name: str = "pip-tools"
+
+    def command(
+        self, requirements_in: str, requirements_txt: str, extra_args: Sequence[str]
+    ) -> list[str]:
+        """``python -m piptools compile IN -o OUT --quiet <fixed flags> *extra_args``."""
+        return [
+            sys.executable,
+            "-m",
+            "piptools",
+            "compile",
+            requirements_in,
+            "-o",
+            requirements_txt,
+            "--quiet",
+            "--no-emit-index-url",
+            "--no-emit-find-links",
+            "--no-emit-trusted-host",
+            "--strip-extras",
+            "--allow-unsafe",
+            *extra_args,
+        ]
+
+    def env(self) -> dict[str, str]:
+        """``CUSTOM_COMPILE_COMMAND`` makes the header say how to regenerate the file."""
+        return {"CUSTOM_COMPILE_COMMAND": COMPILE_COMMAND}
+
+
+class UvBackend:
+    """``uv pip compile`` (optional, faster); resolves for the interpreter running micropkg."""
+
+    name: str = "uv"
+
+    def command(
+        self, requirements_in: str, requirements_txt: str, extra_args: Sequence[str]
+    ) -> list[str]:
+        """``uv pip compile IN -o OUT --quiet --python <this python> ...``."""
+        uv = shutil.which("uv")
+        if uv is None:
+            raise RequirementsError("The 'uv' backend needs the 'uv' executable on PATH.")
+        return [
+            uv,
+            "pip",
+            "compile",
+            requirements_in,
+            "-o",
+            requirements_txt,
+            "--quiet",
+            "--python",
+            sys.executable,
+            "--custom-compile-command",
+            COMPILE_COMMAND,
+            *extra_args,
+        ]
+
+    def env(self) -> dict[str, str]:
+        """uv takes the compile command as a flag; nothing to add."""
+        return {}
+
+
+BACKENDS: dict[str, CompileBackend] = {"pip-tools": PipToolsBackend(), "uv": UvBackend()}
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
+    except ValueError:  # another drive on Windows
+        return str(path.resolve())
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _insert_hash_line(text: str, digest: str) -> str:
+    """Put the hash line right after the leading comment block (pip-compile's header)."""
+    lines = text.splitlines()
+    lines = [line for line in lines if not line.startswith(_HASH_PREFIX)]
+    index = 0
+    while index < len(lines) and lines[index].startswith("#"):
+        index += 1
+    lines.insert(index, f"{_HASH_PREFIX}{digest}")
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _error_summary(output: str) -> str:
+    """The useful end of a resolver's error output: its error lines, not a traceback."""
+    lines = [line.rstrip() for line in output.splitlines() if line.strip()]
+    picked = [
+        line.strip() for line in lines if line.lstrip().startswith(("ERROR:", "error:", "Error:"))
+    ]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        final = next((line for line in reversed(lines) if not line[:1].isspace()), None)
+        if final is not None and final not in picked:
+            picked.append(final)
+    chosen = picked or lines
+    return "\n".join(dict.fromkeys(chosen[-_STDERR_TAIL:])) or "(no output)"
+
+
+def compile_requirements(
+    project_root: Path,
+    requirements_in: Path,
+    requirements_txt: Path,
+    *,
+    extra_args: Sequence[str] = (),
+    backend: str = "pip-tools",
+) -> None:
+    """Compile ``requirements.in`` into ``requirements.txt`` from ``project_root``.
+
+    Runs the backend's command (paths relative to the root, so the output names no machine
+    paths), then records ``# micropkg: requirements.in sha256=<hex>`` of the input that was
+    compiled, for ``requirements_stale``. A failure raises ``RequirementsError`` with the end of
+    the resolver's error output; the existing ``requirements.txt`` is then left as it was.
+    """
+    chosen = BACKENDS.get(backend)
+    if chosen is None:
+        raise RequirementsError(
+            f"Unknown compile backend '{backend}'; choose one of: {', '.join(sorted(BACKENDS))}."
+        )
+    if not requirements_in.is_file():
+        raise RequirementsError(f"'{_relative(requirements_in, project_root)}' does not exist.")
+    digest = _sha256(requirements_in)
+    argv = chosen.command(
+        _relative(requirements_in, project_root),
+        _relative(requirements_txt, project_root),
+        extra_args,
+    )
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=project_root,
+            env={**os.environ, **chosen.env()},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as exc:
+        raise RequirementsError(f"Cannot run {chosen.name}: {exc}") from exc
+    if proc.returncode != 0:
+        details = _error_summary(proc.stderr.strip() or proc.stdout.strip())
+        raise RequirementsError(
+            f"Compiling {_relative(requirements_in, project_root)} with {chosen.name} failed "
+            f"(exit code {proc.returncode}):\n{details}"
+        )
+    try:
+        compiled = requirements_txt.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise RequirementsError(
+            f"{chosen.name} did not write {_relative(requirements_txt, project_root)}."
+        ) from exc
+    _atomic_write(requirements_txt, _insert_hash_line(compiled, digest))
+
+
+def requirements_stale(requirements_in: Path, requirements_txt: Path) -> bool:
+    """Whether ``requirements.txt`` must be recompiled from ``requirements.in``.
+
+    True when the compiled file is missing, has no hash line, or its hash differs from the
+    current ``requirements.in`` (also when that is missing). Reads two files; starts nothing.
+    """
+    try:
+        compiled = requirements_txt.read_text(encoding="utf-8", errors="replace")
+        current = _sha256(requirements_in)
+    except OSError:
+        return True
+    match = _HASH_RE.search(compiled)
+    return match is None or match.group(1) != current
