@@ -285,7 +285,12 @@ def merge_requirements(
     # Incoming: canonical strings, de-duplicated by equivalence (first spelling wins).
     incoming: dict[_Key, str] = {}
     for item in new:
-        req = _parse(item)
+        try:
+            req = _parse(item)
+        except RequirementsError as exc:
+            raise RequirementsError(
+                f"{exc} (in the metadata of micro-package '{package_name}')"
+            ) from exc
         incoming.setdefault(_key(req), _format(req))
 
     base = _read_optional(requirements_in)

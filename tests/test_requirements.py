@@ -311,7 +311,7 @@ def test_merge_sorts_case_sensitively(tmp_path: Path) -> None:
 
 
 def test_merge_rejects_invalid_incoming(tmp_path: Path) -> None:
-    with pytest.raises(RequirementsError, match="-r x"):
+    with pytest.raises(RequirementsError, match=r"-r x.*micro-package 'dp_alias'"):
         merge(tmp_path, ["-r x"])
 
 
