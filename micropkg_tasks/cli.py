@@ -115,7 +115,7 @@ def run_doit(ctx: Any, doit_args: Sequence[str], *, verbose: bool = False) -> tu
         with _chdir(ctx.project.root):
             main = DoitMain(ModuleTaskLoader(ns), config_filenames=("pyproject.toml",))
             main.BIN_NAME = "micropkg doit"
-            code = main.run(list(doit_args))
+            code = int(main.run(list(doit_args)) or 0)
     finally:
         release_lock(ctx.project)
     return code, reporter
@@ -164,18 +164,26 @@ def _cmd_package(args: argparse.Namespace) -> int:
         targets = [f"package:{entry.module_path}"]
     else:
         if not ctx.manifest.package:
-            print("Nothing to package. Please update the 'pyproject.toml' package manifest section.")
+            print(
+                "Nothing to package. Please update the 'pyproject.toml' package manifest section."
+            )
             return 0
         targets = ["package"]
     # Validate every selected entry before doit starts: a bad entry writes nothing at all.
     for plan, _ in ctx.package_plans():
-        parse_package_requirements(plan.collected.code_dir / "requirements.txt")
+        parse_package_requirements(
+            plan.collected.code_dir / "requirements.txt", relative_to=ctx.project.root
+        )
 
     code, reporter = run_doit(ctx, ["run", *_parallel_args(args), *targets], verbose=args.verbose)
     if code != 0:
         return 1
     if args.all_flag:
-        print("Micro-packages packaged!" if reporter.executed else "All micro-packages are up to date.")
+        print(
+            "Micro-packages packaged!"
+            if reporter.executed
+            else "All micro-packages are up to date."
+        )
     elif not reporter.executed:
         plan = ctx.package_plans()[0][0]
         print(
@@ -234,4 +242,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 130
-

@@ -111,7 +111,9 @@ def build_package(project: Project, plan: PackagePlan) -> PackageResult:
     entry, name = plan.entry, plan.name
     micropkg_name = entry.module_path.rsplit(".", 1)[-1]
     old = f"{project.package_name}.{entry.module_path}"
-    requirements = parse_package_requirements(plan.collected.code_dir / "requirements.txt")
+    requirements = parse_package_requirements(
+        plan.collected.code_dir / "requirements.txt", relative_to=project.root
+    )
 
     members: dict[str, bytes] = {}
     warnings: list[str] = []

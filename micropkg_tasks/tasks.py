@@ -29,7 +29,7 @@ from .package import PackagePlan, build_package, plan_package
 from .project import Project, load_project
 from .reporter import MicropkgReporter
 
-__all__ = ["DOIT_CONFIG", "TaskContext", "namespace", "task_package"]
+__all__ = ["DOIT_CONFIG", "TaskContext", "namespace", "task_package"]  # noqa: F822
 
 STATE_DIR = ".micropkg"
 DEP_FILE = f"{STATE_DIR}/doit.sqlite"
@@ -76,6 +76,8 @@ def default_config(project_root: Path, user_doit: dict[str, Any] | None = None) 
         "backend": "sqlite3",
         "check_file_uptodate": "md5",
         "reporter": MicropkgReporter,
+        # `doit list` shows one line per micro-package (doit hides sub-tasks by default).
+        "subtasks": True,
     }
     (project_root / STATE_DIR).mkdir(exist_ok=True)
     return {k: v for k, v in defaults.items() if k not in (user_doit or {})}
@@ -141,7 +143,9 @@ class RemoteUnchanged:
 # --- actions (thin: call the operation, turn its result into a message) -----------------
 
 
-def _run_package(project: Project, plan: PackagePlan, all_mode: bool) -> dict[str, Any] | TaskFailed:
+def _run_package(
+    project: Project, plan: PackagePlan, all_mode: bool
+) -> dict[str, Any] | TaskFailed:
     try:
         result = build_package(project, plan)
     except MicropkgError as exc:
@@ -161,7 +165,9 @@ def _run_package(project: Project, plan: PackagePlan, all_mode: bool) -> dict[st
 # --- task dicts ---------------------------------------------------------------------------
 
 
-def _package_task(project: Project, plan: PackagePlan, all_mode: bool, digest: str) -> dict[str, Any]:
+def _package_task(
+    project: Project, plan: PackagePlan, all_mode: bool, digest: str
+) -> dict[str, Any]:
     entry = plan.entry
     uptodate: list[Any] = [
         config_changed(
@@ -240,8 +246,13 @@ _PACKAGE_PARAMS = [
     {"name": "module", "long": "module", "default": "", "help": "module path to package"},
     {"name": "alias", "long": "alias", "default": "", "help": "alternative name"},
     {"name": "env", "long": "env", "short": "e", "default": "", "help": "config env"},
-    {"name": "destination", "long": "destination", "short": "d", "default": "",
-     "help": "folder or fsspec URL for the tarball"},
+    {
+        "name": "destination",
+        "long": "destination",
+        "short": "d",
+        "default": "",
+        "help": "folder or fsspec URL for the tarball",
+    },
 ]
 
 

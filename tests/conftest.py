@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from projects import make_project
+
+from micropkg_tasks.cli import main
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +33,28 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield root
 
 
+@dataclass
+class CliResult:
+    """Exit code and captured output of one in-process ``micropkg`` run."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run ``micropkg <args>`` in-process (CWD as set by the test)."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
+
+
 @pytest.fixture
 def project_factory(tmp_path: Path) -> Callable[..., Path]:
     """Make more projects: ``project_factory("other", package="other_pkg")``."""
@@ -38,3 +63,7 @@ def project_factory(tmp_path: Path) -> Callable[..., Path]:
         return make_project(tmp_path / folder, **kwargs)  # type: ignore[arg-type]
 
     return factory
+
+
+from kedro_venvs import *  # noqa: E402, F403
+from servers import *  # noqa: F403  (test servers: S3, HTTP, package index)

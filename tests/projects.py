@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-__all__ = ["add_pipeline", "make_project", "write"]
+__all__ = ["add_pipeline", "make_project", "tree_snapshot", "write"]
 
 
 def write(path: Path, text: str) -> Path:
@@ -75,15 +75,12 @@ def add_pipeline(
     """Add a pipeline the way ``kedro pipeline create`` lays it out; return its code folder."""
     code = root / "src" / package / "pipelines" / name
     version_line = f'\n__version__ = "{version}"\n' if version else ""
-    write(
-        code / "__init__.py",
-        f'''
-        """Complete '{name}' pipeline."""
-
-        from .pipeline import create_pipeline
-
-        __all__ = ["create_pipeline"]
-        {version_line}''',
+    (code).mkdir(parents=True, exist_ok=True)
+    (code / "__init__.py").write_text(
+        f'"""Complete \'{name}\' pipeline."""\n\n'
+        "from .pipeline import create_pipeline\n\n"
+        '__all__ = ["create_pipeline"]\n' + version_line,
+        encoding="utf-8",
     )
     write(
         code / "nodes.py",
@@ -110,16 +107,25 @@ def add_pipeline(
     write(root / "tests" / "pipelines" / name / "__init__.py", "")
     write(
         root / "tests" / "pipelines" / name / "test_pipeline.py",
-        f'''
+        f"""
         from {package}.pipelines.{name}.pipeline import create_pipeline
 
 
         def test_create():
             assert create_pipeline()
-        ''',
+        """,
     )
     if params:
         write(root / "conf" / env / f"parameters_{name}.yml", f"{name}:\n  rate: 0.5\n")
     if requirements is not None:
         write(code / "requirements.txt", requirements)
     return code
+
+
+def tree_snapshot(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` with its content (to assert that nothing was written)."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() or p.is_symlink()
+    }

@@ -1,0 +1,249 @@
+"""The doit engine: a second run executes nothing; each change repackages exactly its entry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from projects import add_pipeline, write
+
+MANIFEST = """
+[tool.kedro.micropkg.package]
+"pipelines.alpha" = {}
+"pipelines.beta" = {alias = "bb"}
+"pipelines.gamma" = {env = "base"}
+"""
+
+TARBALLS = {
+    "pipelines.alpha": "dist/alpha-0.1.tar.gz",
+    "pipelines.beta": "dist/bb-0.1.tar.gz",
+    "pipelines.gamma": "dist/gamma-0.1.tar.gz",
+}
+
+
+@pytest.fixture
+def three(project: Path) -> Path:
+    """A project with three pipelines in its manifest, packaged once."""
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write(MANIFEST)
+    for name in ("alpha", "beta", "gamma"):
+        add_pipeline(project, name, requirements="pandas>=1.0\n")
+    write(project / "conf/base/parameters/beta/nested.yml", "nested: 1\n")
+    return project
+
+
+def stamps(root: Path) -> dict[str, int | None]:
+    """mtime_ns of each entry's tarball (None when missing)."""
+    result: dict[str, int | None] = {}
+    for key, rel in TARBALLS.items():
+        path = root / rel
+        result[key] = path.stat().st_mtime_ns if path.exists() else None
+    return result
+
+
+def edit(path: Path, text: str) -> None:
+    """Change a file's content, and move its mtime clearly forward."""
+    path.write_text(text, encoding="utf-8")
+    later = path.stat().st_mtime + 2
+    os.utime(path, (later, later))
+
+
+def rebuilt(cli, root: Path) -> set[str]:  # type: ignore[no-untyped-def]
+    """Run ``micropkg package --all`` and return the entries whose tarball changed."""
+    before = stamps(root)
+    result = cli("package", "--all")
+    assert result.code == 0, result.err
+    after = stamps(root)
+    changed = {key for key in TARBALLS if after[key] != before[key]}
+    printed = {
+        line.split("'")[1] for line in result.out.splitlines() if line.startswith("Packaged '")
+    }
+    assert printed == changed, result.out
+    return changed
+
+
+def test_first_run_packages_all_second_run_nothing(three: Path, cli) -> None:
+    assert rebuilt(cli, three) == set(TARBALLS)
+    result = cli("package", "--all")
+    assert result.code == 0
+    assert result.out.strip() == "All micro-packages are up to date."
+    assert rebuilt(cli, three) == set()
+
+
+@pytest.mark.parametrize(
+    ("path", "entry"),
+    [
+        ("conf/base/parameters_alpha.yml", "pipelines.alpha"),
+        ("conf/base/parameters/beta/nested.yml", "pipelines.beta"),
+        ("tests/pipelines/gamma/test_pipeline.py", "pipelines.gamma"),
+        ("src/demo_proj/pipelines/beta/nodes.py", "pipelines.beta"),
+        ("src/demo_proj/pipelines/alpha/requirements.txt", "pipelines.alpha"),
+    ],
+)
+def test_editing_one_input_repackages_exactly_its_entry(
+    three: Path, cli, path: str, entry: str
+) -> None:
+    rebuilt(cli, three)
+    edit(three / path, (three / path).read_text() + "\n# edited\n")
+    assert rebuilt(cli, three) == {entry}
+    assert rebuilt(cli, three) == set()
+
+
+def test_adding_and_deleting_files(three: Path, cli) -> None:
+    rebuilt(cli, three)
+    write(three / "src/demo_proj/pipelines/gamma/extra.sql", "select 1;\n")
+    assert rebuilt(cli, three) == {"pipelines.gamma"}
+    write(three / "conf/base/parameters/alpha/more.yml", "more: 2\n")
+    assert rebuilt(cli, three) == {"pipelines.alpha"}
+    (three / "tests/pipelines/beta/test_pipeline.py").unlink()
+    assert rebuilt(cli, three) == {"pipelines.beta"}
+    (three / "src/demo_proj/pipelines/gamma/extra.sql").unlink()
+    assert rebuilt(cli, three) == {"pipelines.gamma"}
+
+
+def test_unrelated_files_do_not_rebuild(three: Path, cli) -> None:
+    rebuilt(cli, three)
+    write(three / "conf/base/catalog_alpha.yml", "x: 1\n")
+    write(three / "conf/base/parameters_alpha_extra.yml", "x: 1\n")
+    write(three / "src/demo_proj/pipelines/alpha/__pycache__/nodes.cpython-311.pyc", "junk")
+    write(three / "conf/local/parameters_alpha.yml", "x: 1\n")
+    assert rebuilt(cli, three) == set()
+
+
+def test_touch_alone_does_not_rebuild(three: Path, cli) -> None:
+    rebuilt(cli, three)
+    for rel in ("src/demo_proj/pipelines/alpha/nodes.py", "conf/base/parameters_beta.yml"):
+        path = three / rel
+        later = path.stat().st_mtime + 5
+        os.utime(path, (later, later))
+    assert rebuilt(cli, three) == set()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "entry"),
+    [
+        (
+            '"pipelines.beta" = {alias = "bb"}',
+            '"pipelines.beta" = {alias = "bb2"}',
+            "pipelines.beta",
+        ),
+        (
+            '"pipelines.gamma" = {env = "base"}',
+            '"pipelines.gamma" = {env = "local"}',
+            "pipelines.gamma",
+        ),
+        ('"pipelines.alpha" = {}', '"pipelines.alpha" = {destination = "dist"}', "pipelines.alpha"),
+    ],
+)
+def test_changing_an_option_repackages_that_entry(
+    three: Path, cli, old: str, new: str, entry: str
+) -> None:
+    rebuilt(cli, three)
+    pyproject = three / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(old, new))
+    before = {p.name: p.stat().st_mtime_ns for p in (three / "dist").iterdir()}
+    result = cli("package", "--all")
+    assert result.code == 0, result.err
+    assert [line for line in result.out.splitlines() if line.startswith("Packaged")] == [
+        line for line in result.out.splitlines() if f"'{entry}'" in line
+    ]
+    after = {p.name: p.stat().st_mtime_ns for p in (three / "dist").iterdir()}
+    unchanged = {n for n in before if n in after and before[n] == after[n]}
+    assert len(unchanged) == 2
+    if "bb2" in new:
+        # the previous alias's tarball is removed
+        assert sorted(after) == ["alpha-0.1.tar.gz", "bb2-0.1.tar.gz", "gamma-0.1.tar.gz"]
+
+
+def test_version_bump_replaces_the_old_tarball(three: Path, cli) -> None:
+    rebuilt(cli, three)
+    init = three / "src/demo_proj/pipelines/alpha/__init__.py"
+    edit(init, init.read_text().replace('__version__ = "0.1"', '__version__ = "0.2"'))
+    assert cli("package", "--all").code == 0
+    assert sorted(p.name for p in (three / "dist").iterdir()) == [
+        "alpha-0.2.tar.gz",
+        "bb-0.1.tar.gz",
+        "gamma-0.1.tar.gz",
+    ]
+
+
+def test_doit_list_clean_and_shared_state(three: Path, cli) -> None:
+    result = cli("doit", "list")
+    assert result.code == 0
+    for entry in TARBALLS:
+        assert f"package:{entry}" in result.out
+    rebuilt(cli, three)
+    result = cli("doit", "clean", "package")
+    assert result.code == 0
+    assert not any((three / rel).exists() for rel in TARBALLS.values())
+    assert rebuilt(cli, three) == set(TARBALLS)
+
+
+def _doit(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "doit", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_plain_doit_with_the_one_line_dodo(three: Path, cli) -> None:
+    assert cli("init").code == 0
+    assert (three / "dodo.py").read_text() == "from micropkg_tasks.tasks import *  # noqa: F403\n"
+    assert ".micropkg/" in (three / ".gitignore").read_text()
+
+    first = _doit(three, "package")
+    assert first.returncode == 0, first.stderr
+    assert all((three / rel).exists() for rel in TARBALLS.values())
+    before = stamps(three)
+
+    # the doit command and the micropkg CLI share one state database
+    assert rebuilt(cli, three) == set()
+    second = _doit(three, "package")
+    assert second.returncode == 0, second.stderr
+    assert stamps(three) == before
+    assert "Packaged" not in second.stdout
+
+    edit(three / "conf/base/parameters_gamma.yml", "gamma: 2\n")
+    third = _doit(three)  # default task: package
+    assert third.returncode == 0, third.stderr
+    after = stamps(three)
+    assert {k for k in TARBALLS if after[k] != before[k]} == {"pipelines.gamma"}
+
+    listed = _doit(three, "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+    assert [line for line in lines if line.startswith("package:")] == sorted(
+        f"package:{e}" for e in TARBALLS
+    )
+
+    single = _doit(three, "package", "--module", "pipelines.alpha", "--alias", "al")
+    assert single.returncode == 0, single.stderr
+    assert (three / "dist/al-0.1.tar.gz").exists()
+
+    cleaned = _doit(three, "clean", "package")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not (three / "dist/bb-0.1.tar.gz").exists()
+
+
+def test_second_process_is_refused_while_locked(three: Path, cli) -> None:
+    import fcntl
+
+    (three / ".micropkg").mkdir(exist_ok=True)
+    with open(three / ".micropkg/lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        proc = subprocess.run(
+            [sys.executable, "-m", "micropkg_tasks", "package", "--all"],
+            cwd=three,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert proc.returncode == 1
+    assert "Another micropkg/doit run is in progress" in proc.stderr
+    assert not (three / "dist").exists()
