@@ -86,9 +86,10 @@ def collect(project: Project, module_path: str, env: str = "base") -> Collected:
     if not code_dir.is_dir():
         as_module = code_dir.with_suffix(".py")
         if as_module.is_file() or code_dir.is_file():
+            found = as_module if as_module.is_file() else code_dir
             raise PackageError(
-                f"'{module_path}' is a module file ({as_module if as_module.is_file() else code_dir})"
-                ", not a package directory: only directories can be micro-packages."
+                f"'{module_path}' is a module file ({found}), not a package directory: "
+                "only directories can be micro-packages."
             )
         raise PackageError(f"Directory '{code_dir}' doesn't exist.")
     code = walk_files(code_dir)
@@ -137,7 +138,5 @@ def read_version(project: Project, module_path: str) -> str:
     """The micro-package's ``__version__``, else the project package's, else ``0.1``."""
     code_init = project.package_dir.joinpath(*module_path.split("."), "__init__.py")
     return (
-        _static_version(code_init)
-        or _static_version(project.package_dir / "__init__.py")
-        or "0.1"
+        _static_version(code_init) or _static_version(project.package_dir / "__init__.py") or "0.1"
     )

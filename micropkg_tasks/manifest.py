@@ -112,8 +112,7 @@ def _entries(
     for key, spec in section.items():
         if not isinstance(spec, Mapping):
             raise ManifestError(
-                f'Entry "{key}" in [{where}] must be a table, e.g. "{key}" = {{}}, '
-                f"got {spec!r}."
+                f'Entry "{key}" in [{where}] must be a table, e.g. "{key}" = {{}}, got {spec!r}.'
             )
         dotted = _dotted_key_hint(key, spec, allowed)
         if dotted is not None:
@@ -178,9 +177,7 @@ def pull_entry(
         len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower())
     ):
         raise ManifestError(f"Invalid sha256 '{sha256}' in {where}: expected 64 hex digits.")
-    return PullEntry(
-        source, alias or None, destination or None, _env(env, where), fs_args, sha256
-    )
+    return PullEntry(source, alias or None, destination or None, _env(env, where), fs_args, sha256)
 
 
 def load_manifest(
@@ -189,8 +186,8 @@ def load_manifest(
     """Read and validate both manifests; any problem raises ``ManifestError``."""
     table = manifest_table(pyproject, kedro_1x=kedro_1x)
     tool = pyproject.get("tool", {})
-    root: Any = tool.get("kedro", {}).get("micropkg") if table == KEDRO_TABLE else tool.get(
-        "micropkg"
+    root: Any = (
+        tool.get("kedro", {}).get("micropkg") if table == KEDRO_TABLE else tool.get("micropkg")
     )
     if root is None:
         return Manifest(table)
@@ -198,9 +195,7 @@ def load_manifest(
         raise ManifestError(f"[{table}] must be a table with 'package' and/or 'pull' tables.")
     for key in root:
         if key not in ("package", "pull"):
-            raise ManifestError(
-                f"Unknown key '{key}' in [{table}]; allowed keys: package, pull."
-            )
+            raise ManifestError(f"Unknown key '{key}' in [{table}]; allowed keys: package, pull.")
 
     packages = []
     where = f"{table}.package"

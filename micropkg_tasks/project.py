@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ast
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import ProjectError
 
@@ -52,7 +53,7 @@ class Project:
 
     @property
     def is_kedro_1x(self) -> bool:
-        """True when the project was created by Kedro 1.x (its manifest lives in ``[tool.micropkg]``)."""
+        """True for a Kedro 1.x project (its manifest must live in ``[tool.micropkg]``)."""
         return self.kedro_version is not None and self.kedro_version[0] >= 1
 
     @property
