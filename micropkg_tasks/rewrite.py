@@ -1,0 +1,419 @@
+"""Rewrite absolute references to one module path into another, splicing only the changed spans.
+
+Used when a micro-package moves: ``demo_proj.pipelines.data_proc`` → ``dp_alias`` on package,
+``dp_alias`` → ``demo_proj.pipelines.nested.beta`` on pull. One ``ast.parse`` per file finds
+what to change; the text outside the changed spans (comments, layout, line endings, BOM,
+encoding cookie) is kept byte for byte.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = ["RewriteResult", "rewrite_source"]
+
+_NEWLINE_RE = re.compile(r"\r\n|\r|\n")
+_BYTES_NEWLINE_RE = re.compile(rb"\r\n|\r|\n")
+_RELATIVE_IMPORT_RE = re.compile(rb"\bfrom[\s\\]*\.")
+_BLANKS_RE = re.compile(r"[\s\\]+")
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_NAMED_BINDERS = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.ExceptHandler,
+    ast.MatchAs,
+    ast.MatchStar,
+)
+_DOCSTRING_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    """The outcome of :func:`rewrite_source`."""
+
+    text: bytes
+    changed: bool
+    warnings: tuple[str, ...]
+
+
+def rewrite_source(
+    data: bytes,
+    old: str,
+    new: str,
+    *,
+    filename: str = "<string>",
+    project_package: str | None = None,
+    package_depth: int | None = None,
+) -> RewriteResult:
+    """Rewrite absolute references to module ``old`` (and ``old.<x>``) into ``new``.
+
+    Rewritten: ``import`` and ``from ... import`` statements (anywhere in the file), dotted
+    attribute chains rooted in a bare ``import old...``, and simple quoted string literals
+    holding such a dotted path (``mock.patch("old.nodes.log")``). Relative imports, comments
+    and docstrings are never changed.
+
+    Warnings (never rewritten) name ``filename`` and the line: relative imports climbing out
+    of the micro-package (when ``package_depth``, the number of package levels between the
+    micro-package root and this file, is given), absolute imports of ``project_package``
+    outside ``old``, and files that are not valid Python (returned unchanged).
+    """
+    if not _worth_parsing(data, old, project_package, package_depth):
+        return RewriteResult(data, False, ())
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+        tree = ast.parse(text, filename)
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        why = exc.msg or "syntax error"
+        return RewriteResult(data, False, (_not_python(filename, line, why),))
+    except UnicodeDecodeError as exc:
+        line = len(_BYTES_NEWLINE_RE.findall(data, 0, exc.start)) + 1
+        return RewriteResult(data, False, (_not_python(filename, line, str(exc)),))
+    except (ValueError, RecursionError) as exc:
+        return RewriteResult(data, False, (_not_python(filename, 1, str(exc)),))
+
+    rewriter = _Rewriter(text, old, new, filename, project_package, package_depth)
+    rewriter.run(tree)
+    warnings = tuple(message for _, message in sorted(set(rewriter.warnings)))
+    if not rewriter.edits:
+        return RewriteResult(data, False, warnings)
+    out = _apply(text, rewriter.edits)
+    try:
+        encoded = out.encode(encoding)
+    except UnicodeEncodeError:
+        message = f"{filename}:1: '{new}' cannot be written in the file's encoding {encoding}"
+        return RewriteResult(data, False, (*warnings, message + "; left unchanged"))
+    return RewriteResult(encoded, encoded != data, warnings)
+
+
+def _not_python(filename: str, line: int, why: str) -> str:
+    return f"{filename}:{line}: not valid Python ({why}); left unchanged"
+
+
+def _worth_parsing(
+    data: bytes, old: str, project_package: str | None, package_depth: int | None
+) -> bool:
+    """Cheap substring test: can this file hold anything to rewrite or report at all?"""
+    # Every rewrite needs the root name of ``old`` in the source text (non-ASCII names are
+    # stored in the file's own encoding, so only ASCII names can be looked up in bytes).
+    names = [old.split(".")[0]]
+    if project_package:
+        names.append(project_package.split(".")[0])
+    for name in names:
+        if not name.isascii() or name.encode() in data:
+            return True
+    return package_depth is not None and _RELATIVE_IMPORT_RE.search(data) is not None
+
+
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """Splice ``edits`` (start, end, replacement) into ``text``, dropping overlapping ones."""
+    kept: list[tuple[int, int, str]] = []
+    for edit in sorted(edits, key=lambda e: (e[0], -e[1])):
+        if kept and edit[0] < kept[-1][1]:
+            continue
+        kept.append(edit)
+    for start, end, replacement in reversed(kept):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _dotted(node: ast.expr) -> str | None:
+    """``a.b.c`` for a chain of attributes over a name, else ``None``."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+class _Rewriter:
+    """Collects the edits (str offsets) and warnings for one parsed file."""
+
+    def __init__(
+        self,
+        text: str,
+        old: str,
+        new: str,
+        filename: str,
+        project_package: str | None,
+        package_depth: int | None,
+    ) -> None:
+        self.text = text
+        self.old = old
+        self.old_parts = old.split(".")
+        self.old_parent, _, self.old_last = old.rpartition(".")
+        self.new = new
+        self.new_parent, _, self.new_last = new.rpartition(".")
+        self.filename = filename
+        self.project_package = project_package
+        self.package_depth = package_depth
+        self.edits: list[tuple[int, int, str]] = []
+        self.warnings: list[tuple[int, str]] = []
+        self.bare_import = False  # a bare ``import old[.x]`` binds old's root name
+        self.imports_old = False  # any absolute import of old
+        self._line_starts = [0] + [m.end() for m in _NEWLINE_RE.finditer(text)]
+
+    # -- positions ---------------------------------------------------------------------
+
+    def offset(self, lineno: int, col: int) -> int:
+        """Turn ast's (line, UTF-8 byte column) into an offset in the decoded text."""
+        start = self._line_starts[lineno - 1]
+        if self.text[start : start + col].isascii():
+            return start + col
+        end = self._line_starts[lineno] if lineno < len(self._line_starts) else len(self.text)
+        return start + len(self.text[start:end].encode()[:col].decode())
+
+    def span(self, node: ast.stmt | ast.expr | ast.alias) -> tuple[int, int]:
+        end_lineno = node.end_lineno if node.end_lineno is not None else node.lineno
+        end_col = node.end_col_offset if node.end_col_offset is not None else node.col_offset
+        return self.offset(node.lineno, node.col_offset), self.offset(end_lineno, end_col)
+
+    def name_spans(self, start: int, end: int, *, after_from: bool) -> list[tuple[int, int]]:
+        """Spans of the NAME tokens of the dotted name at ``text[start:end]``.
+
+        With ``after_from`` the segment starts with the ``from`` keyword, which is skipped.
+        Tokenizing copes with ``from a . b import c`` and backslash continuations.
+        """
+        segment = self.text[start:end]
+        starts = [0] + [m.end() for m in _NEWLINE_RE.finditer(segment)]
+        spans: list[tuple[int, int]] = []
+        expect_name = True
+        tokens = tokenize.generate_tokens(io.StringIO(segment, newline="").readline)
+        for tok in tokens:
+            if tok.type in (tokenize.NL, tokenize.COMMENT):
+                continue
+            if after_from:
+                after_from = False
+                continue
+            if expect_name and tok.type == tokenize.NAME:
+                spans.append(
+                    (start + starts[tok.start[0] - 1] + tok.start[1],
+                     start + starts[tok.end[0] - 1] + tok.end[1])
+                )  # fmt: skip
+                expect_name = False
+            elif not expect_name and tok.type == tokenize.OP and tok.string == ".":
+                expect_name = True
+            else:
+                break
+        return spans
+
+    # -- rules -------------------------------------------------------------------------
+
+    def under_old(self, name: str) -> bool:
+        return name == self.old or name.startswith(self.old + ".")
+
+    def in_project(self, name: str) -> bool:
+        pkg = self.project_package
+        return pkg is not None and (name == pkg or name.startswith(pkg + "."))
+
+    def warn(self, node: ast.stmt | ast.expr, message: str) -> None:
+        self.warnings.append((node.lineno, f"{self.filename}:{node.lineno}: {message}"))
+
+    def warn_outside(self, node: ast.stmt, module: str) -> None:
+        self.warn(
+            node,
+            f"imports '{module}' from outside the micro-package; the package will not be portable",
+        )
+
+    def replace_prefix(self, spans: list[tuple[int, int]]) -> None:
+        """Replace the first ``len(old_parts)`` names of a dotted name by ``new``."""
+        count = len(self.old_parts)
+        if len(spans) >= count:
+            self.edits.append((spans[0][0], spans[count - 1][1], self.new))
+
+    def visit_import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            name = alias.name
+            if not self.under_old(name):
+                if self.in_project(name):
+                    self.warn_outside(node, name)
+                continue
+            self.imports_old = True
+            if alias.asname is None:
+                self.bare_import = True
+            elif (
+                len(node.names) == 1 and name == self.old and self.new_parent
+                and alias.asname == self.new_last
+            ):  # fmt: skip
+                # ``import dp_alias as beta`` → ``from demo_proj.nested import beta``: the
+                # idiomatic spelling, and the inverse of the ``from parent import last`` rule.
+                start, end = self.span(node)
+                self.edits.append((start, end, f"from {self.new_parent} import {self.new_last}"))
+                continue
+            start, end = self.span(alias)
+            if self.text.startswith(name, start):
+                spans = []
+                pos = start
+                for part in name.split("."):
+                    spans.append((pos, pos + len(part)))
+                    pos += len(part) + 1
+            else:
+                spans = self.name_spans(start, end, after_from=False)
+            self.replace_prefix(spans)
+
+    def visit_import_from(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            depth = self.package_depth
+            if depth is not None and node.level > depth + 1:
+                target = "." * node.level + (node.module or "")
+                self.warn(
+                    node,
+                    f"relative import '{target}' climbs out of the micro-package; "
+                    "the package will not be portable",
+                )
+            return
+        module = node.module or ""
+        if self.under_old(module):
+            self.imports_old = True
+            start, end = self.span(node)
+            self.replace_prefix(self.name_spans(start, end, after_from=True))
+            return
+        others = node.names
+        if self.old_parent and module == self.old_parent:
+            others = [alias for alias in node.names if alias.name != self.old_last]
+            if len(others) < len(node.names):
+                self.imports_old = True
+                if not others:
+                    self.replace_from_parent(node, node.names[0].asname or self.old_last)
+                else:
+                    self.warn(
+                        node,
+                        f"imports '{self.old}' together with other names; not rewritten "
+                        "(import it on a line of its own)",
+                    )
+        if not self.in_project(module):
+            return
+        if not self.old.startswith(module + "."):
+            self.warn_outside(node, module)
+            return
+        for alias in others:
+            full = module if alias.name == "*" else f"{module}.{alias.name}"
+            if not self.under_old(full):
+                self.warn_outside(node, full)
+
+    def replace_from_parent(self, node: ast.ImportFrom, local: str) -> None:
+        """``from <parent of old> import <last of old> [as x]`` → an import of new binding the
+        same local name."""
+        if self.new_parent:
+            text = f"from {self.new_parent} import {self.new_last}"
+            if local != self.new_last:
+                text += f" as {local}"
+        else:
+            text = f"import {self.new}"
+            if local != self.new:
+                text += f" as {local}"
+        start, end = self.span(node)
+        self.edits.append((start, end, text))
+
+    def visit_chain(self, node: ast.Attribute | ast.Name) -> bool:
+        """Replace an expression spelling ``old`` by ``new``; True when it matched."""
+        if isinstance(node, ast.Name):
+            if node.id != self.old:
+                return False
+        elif node.attr != self.old_last or _dotted(node) != self.old:
+            return False
+        if not isinstance(node.ctx, ast.Load):
+            return False
+        start, end = self.span(node)
+        if _BLANKS_RE.sub("", self.text[start:end]) == self.old:
+            self.edits.append((start, end, self.new))
+        else:
+            self.warn(node, f"reference to '{self.old}' not rewritten (unusual spelling)")
+        return True
+
+    def visit_string(self, node: ast.Constant) -> None:
+        value = node.value
+        if not isinstance(value, str) or not self.under_old(value):
+            return
+        start, end = self.span(node)
+        source = self.text[start:end]
+        # Only a plain '...' or "..." literal whose body is exactly the value: no prefix, no
+        # escapes, no implicit concatenation, not triple-quoted.
+        if len(source) >= 2 and source[0] in "'\"" and source[1:-1] == value:
+            self.edits.append((start + 1, start + 1 + len(self.old), self.new))
+
+    # -- traversal ---------------------------------------------------------------------
+
+    def run(self, tree: ast.Module) -> None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                self.visit_import(node)
+            elif isinstance(node, ast.ImportFrom):
+                self.visit_import_from(node)
+        chains = self.bare_import
+        # A one-word ``old`` ("data_proc") in a string is as likely a namespace or dataset
+        # name as a module path: rewrite such strings only in files importing ``old``.
+        strings = self.old in self.text and (len(self.old_parts) > 1 or self.imports_old)
+        if chains or strings:
+            self.walk_expressions(tree, chains=chains, strings=strings)
+
+    def walk_expressions(self, tree: ast.Module, *, chains: bool, strings: bool) -> None:
+        root = self.old_parts[0]
+        docstrings: set[int] = set()
+        # (node, root name shadowed by a local binding, inside an f-string)
+        stack: list[tuple[ast.AST, bool, bool]] = [(tree, False, False)]
+        while stack:
+            node, shadowed, in_fstring = stack.pop()
+            if isinstance(node, _DOCSTRING_OWNERS) and node.body:
+                first = node.body[0]
+                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                    docstrings.add(id(first.value))
+            if chains and isinstance(node, _SCOPES) and not shadowed:
+                shadowed = root in self.local_bindings(node)
+            if isinstance(node, ast.JoinedStr):
+                in_fstring = True
+            elif isinstance(node, ast.Constant):
+                if strings and not in_fstring and id(node) not in docstrings:
+                    self.visit_string(node)
+                continue
+            elif (
+                chains and not shadowed and isinstance(node, (ast.Attribute, ast.Name))
+                and self.visit_chain(node)
+            ):  # fmt: skip
+                continue
+            for child in ast.iter_child_nodes(node):
+                stack.append((child, shadowed, in_fstring))
+
+    def local_bindings(
+        self, scope: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+    ) -> set[str]:
+        """Names a function binds itself, other than by a bare ``import old...``."""
+        args = scope.args
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        every += [a for a in (args.vararg, args.kwarg) if a is not None]
+        names = {a.arg for a in every}
+        for node in _scope_nodes(scope):
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                names.add(node.id)
+            elif isinstance(node, _NAMED_BINDERS):
+                if node.name:
+                    names.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    if isinstance(node, ast.Import) and not alias.asname:
+                        if not self.under_old(alias.name):
+                            names.add(alias.name.split(".")[0])
+                    else:
+                        names.add(alias.asname or alias.name)
+        return names
+
+
+def _scope_nodes(scope: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> Iterator[ast.AST]:
+    """Nodes of a function body, not descending into nested functions (their own scopes)."""
+    body: list[ast.AST] = [scope.body] if isinstance(scope, ast.Lambda) else list(scope.body)
+    stack = body
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, _SCOPES):
+            stack.extend(ast.iter_child_nodes(node))

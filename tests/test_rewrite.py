@@ -1,0 +1,597 @@
+"""Tests for micropkg_tasks.rewrite: exact output text, warnings, byte preservation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from micropkg_tasks.rewrite import RewriteResult, _apply, rewrite_source
+
+OLD = "demo_proj.pipelines.data_proc"
+ALIAS = "dp_alias"
+PULLED = "demo_proj.pipelines.nested.beta"
+
+CORPUS = Path(__file__).parent / "data" / "rewrite"
+CORPUS_FILES = sorted(p.relative_to(CORPUS / "project") for p in (CORPUS / "project").rglob("*"))
+CORPUS_FILES = [p for p in CORPUS_FILES if (CORPUS / "project" / p).is_file()]
+
+
+def pack(source: str, **kwargs: object) -> str:
+    """Rewrite ``OLD`` to ``ALIAS`` in UTF-8 text and return the text."""
+    return rewrite_source(source.encode(), OLD, ALIAS, **kwargs).text.decode()  # type: ignore[arg-type]
+
+
+def warnings_of(source: str, old: str = OLD, new: str = ALIAS, **kwargs: object) -> list[str]:
+    result = rewrite_source(source.encode(), old, new, filename="f.py", **kwargs)  # type: ignore[arg-type]
+    return list(result.warnings)
+
+
+# -- golden corpus ---------------------------------------------------------------------------
+
+
+def _depth(rel: Path) -> int:
+    return len(rel.parts) - 1
+
+
+@pytest.mark.parametrize("rel", CORPUS_FILES, ids=str)
+def test_corpus_package(rel: Path) -> None:
+    data = (CORPUS / "project" / rel).read_bytes()
+    result = rewrite_source(
+        data, OLD, ALIAS, filename=str(rel), project_package="demo_proj", package_depth=_depth(rel)
+    )
+    assert result.text == (CORPUS / "packaged" / rel).read_bytes()
+    assert result.changed is (result.text != data)
+    assert result.warnings == ()
+
+
+@pytest.mark.parametrize("rel", CORPUS_FILES, ids=str)
+def test_corpus_pull(rel: Path) -> None:
+    data = (CORPUS / "packaged" / rel).read_bytes()
+    result = rewrite_source(data, ALIAS, PULLED, filename=str(rel), package_depth=_depth(rel))
+    assert result.text == (CORPUS / "pulled" / rel).read_bytes()
+    assert result.warnings == ()
+
+
+@pytest.mark.parametrize("rel", CORPUS_FILES, ids=str)
+# Not from "pulled": ``import <pulled> as data_proc`` goes back as ``from demo_proj.pipelines
+# import data_proc``, the idiomatic equivalent, rather than the same bytes.
+@pytest.mark.parametrize(
+    ("stage", "old", "new"), [("project", OLD, ALIAS), ("packaged", ALIAS, PULLED)]
+)
+def test_corpus_round_trip(rel: Path, stage: str, old: str, new: str) -> None:
+    original = (CORPUS / stage / rel).read_bytes()
+    there = rewrite_source(original, old, new).text
+    assert rewrite_source(there, new, old).text == original
+
+
+def test_corpus_has_changes() -> None:
+    changed = [
+        rel
+        for rel in CORPUS_FILES
+        if (CORPUS / "project" / rel).read_bytes() != (CORPUS / "packaged" / rel).read_bytes()
+    ]
+    assert len(changed) == len(CORPUS_FILES) - 1  # only __init__.py has nothing to rewrite
+
+
+# -- import statements -----------------------------------------------------------------------
+
+
+def test_import_forms() -> None:
+    source = (
+        "import demo_proj.pipelines.data_proc\n"
+        "import demo_proj.pipelines.data_proc.nodes as n\n"
+        "import os, demo_proj.pipelines.data_proc.nodes, sys  # keep\n"
+        "import demo_proj.pipelines.data_proc_extra\n"
+        "import demo_proj.pipelines.data_proc   as   dp\n"
+    )
+    assert pack(source) == (
+        "import dp_alias\n"
+        "import dp_alias.nodes as n\n"
+        "import os, dp_alias.nodes, sys  # keep\n"
+        "import demo_proj.pipelines.data_proc_extra\n"
+        "import dp_alias   as   dp\n"
+    )
+
+
+def test_import_with_odd_spacing_and_continuation() -> None:
+    source = (
+        "import demo_proj . pipelines .data_proc. nodes\n"
+        "import demo_proj.\\\n  pipelines.data_proc\n"
+    )
+    assert pack(source) == "import dp_alias. nodes\nimport dp_alias\n"
+
+
+def test_from_import_forms() -> None:
+    source = (
+        "from demo_proj.pipelines.data_proc import nodes\n"
+        "from demo_proj.pipelines.data_proc.nodes import (x as y,  # comment\n"
+        "    z)\n"
+        "from demo_proj . pipelines . data_proc . nodes import helper\n"
+        "from demo_proj.pipelines.data_proc\\\n"
+        "    .nodes import helper\n"
+        "from demo_proj.pipelines.data_proc_extra import helper\n"
+    )
+    assert pack(source) == (
+        "from dp_alias import nodes\n"
+        "from dp_alias.nodes import (x as y,  # comment\n"
+        "    z)\n"
+        "from dp_alias . nodes import helper\n"
+        "from dp_alias\\\n"
+        "    .nodes import helper\n"
+        "from demo_proj.pipelines.data_proc_extra import helper\n"
+    )
+
+
+def test_local_imports_in_functions_and_classes() -> None:
+    source = (
+        "def f():\n"
+        "    import demo_proj.pipelines.data_proc.nodes as n\n"
+        "    from demo_proj.pipelines.data_proc.nodes import helper\n"
+        "    return n, helper\n"
+        "class C:\n"
+        "    if True:\n"
+        "        from demo_proj.pipelines.data_proc import pipeline\n"
+    )
+    assert pack(source) == (
+        "def f():\n"
+        "    import dp_alias.nodes as n\n"
+        "    from dp_alias.nodes import helper\n"
+        "    return n, helper\n"
+        "class C:\n"
+        "    if True:\n"
+        "        from dp_alias import pipeline\n"
+    )
+
+
+def test_relative_imports_unchanged() -> None:
+    source = "from . import nodes\nfrom .nodes import helper\nfrom ..data_proc import x\n"
+    result = rewrite_source(source.encode(), "data_proc", "beta")
+    assert result == RewriteResult(source.encode(), False, ())
+
+
+def test_pull_into_nested_destination() -> None:
+    source = (
+        "import dp_alias.nodes\n"
+        "from dp_alias.pipeline import create_pipeline\n"
+        "dp_alias.nodes.helper()\n"
+        'PATH = "dp_alias.nodes.log"\n'
+    )
+    result = rewrite_source(source.encode(), ALIAS, PULLED)
+    assert result.text.decode() == (
+        "import demo_proj.pipelines.nested.beta.nodes\n"
+        "from demo_proj.pipelines.nested.beta.pipeline import create_pipeline\n"
+        "demo_proj.pipelines.nested.beta.nodes.helper()\n"
+        'PATH = "demo_proj.pipelines.nested.beta.nodes.log"\n'
+    )
+    assert result.changed
+
+
+# -- ``from <parent> import <last>`` ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "old", "new", "expected"),
+    [
+        (
+            "from demo_proj.pipelines import data_proc\n",
+            OLD,
+            ALIAS,
+            "import dp_alias as data_proc\n",
+        ),
+        (
+            "from demo_proj.pipelines import data_proc as dp\n",
+            OLD,
+            ALIAS,
+            "import dp_alias as dp\n",
+        ),
+        (
+            "from demo_proj.pipelines import (\n    data_proc as dp_alias,\n)  # keep\n",
+            OLD,
+            ALIAS,
+            "import dp_alias  # keep\n",
+        ),
+        (
+            "from demo_proj.pipelines import data_proc\n",
+            OLD,
+            PULLED,
+            "from demo_proj.pipelines.nested import beta as data_proc\n",
+        ),
+        (
+            "from demo_proj.pipelines.nested import beta\n",
+            PULLED,
+            "demo_proj.dp",
+            "from demo_proj import dp as beta\n",
+        ),
+        (
+            "from demo_proj.pipelines import data_proc as beta\n",
+            OLD,
+            PULLED,
+            "from demo_proj.pipelines.nested import beta\n",
+        ),
+        # The inverse direction: ``import x as <last of new>`` becomes the idiomatic form.
+        (
+            "import dp_alias as data_proc\n",
+            ALIAS,
+            OLD,
+            "from demo_proj.pipelines import data_proc\n",
+        ),
+        (
+            "import dp_alias as dp\n",
+            ALIAS,
+            OLD,
+            "import demo_proj.pipelines.data_proc as dp\n",
+        ),
+    ],
+)
+def test_from_parent_import_last(source: str, old: str, new: str, expected: str) -> None:
+    assert rewrite_source(source.encode(), old, new).text.decode() == expected
+
+
+def test_from_parent_import_last_binds_the_same_name() -> None:
+    scope_before: dict[str, object] = {}
+    scope_after: dict[str, object] = {}
+    exec(compile("from os import path", "<s>", "exec"), scope_before)
+    rewritten = rewrite_source(b"from os import path\n", "os.path", "posixpath").text
+    assert rewritten == b"import posixpath as path\n"
+    exec(compile(rewritten, "<s>", "exec"), scope_after)
+    assert scope_after["path"] is scope_before["path"]
+
+
+def test_from_parent_import_last_with_other_names_warns() -> None:
+    source = "from demo_proj.pipelines import data_proc, other\n"
+    result = rewrite_source(
+        source.encode(), OLD, ALIAS, filename="f.py", project_package="demo_proj"
+    )
+    assert result.text == source.encode()
+    assert result.warnings == (
+        "f.py:1: imports 'demo_proj.pipelines.data_proc' together with other names; "
+        "not rewritten (import it on a line of its own)",
+        "f.py:1: imports 'demo_proj.pipelines.other' from outside the micro-package; "
+        "the package will not be portable",
+    )
+
+
+def test_from_grandparent_import_left_alone() -> None:
+    source = "from demo_proj import pipelines\n"
+    assert pack(source) == source
+
+
+# -- attribute chains ------------------------------------------------------------------------
+
+
+def test_chain_rewritten_when_bound_by_bare_import() -> None:
+    source = (
+        "import demo_proj.pipelines.data_proc.nodes\n"
+        "x = demo_proj.pipelines.data_proc.nodes.helper()\n"
+        "y = demo_proj.pipelines.data_proc\n"
+        "z = demo_proj.pipelines.data_proc_extra.f()\n"
+        "w = (demo_proj.pipelines\n"
+        "     .data_proc.nodes)\n"
+        "demo_proj.pipelines.data_proc = None\n"
+    )
+    assert pack(source) == (
+        "import dp_alias.nodes\n"
+        "x = dp_alias.nodes.helper()\n"
+        "y = dp_alias\n"
+        "z = demo_proj.pipelines.data_proc_extra.f()\n"
+        "w = (dp_alias.nodes)\n"
+        "demo_proj.pipelines.data_proc = None\n"
+    )
+
+
+def test_chain_not_rewritten_without_bare_import() -> None:
+    source = (
+        "import demo_proj.pipelines.data_proc as dp\n"
+        "from demo_proj.pipelines.data_proc import nodes\n"
+        "x = demo_proj.pipelines.data_proc.nodes.helper()\n"
+    )
+    assert pack(source) == (
+        "import dp_alias as dp\nfrom dp_alias import nodes\n"
+        "x = demo_proj.pipelines.data_proc.nodes.helper()\n"
+    )
+
+
+def test_chain_in_function_shadowing_the_root_is_left_alone() -> None:
+    source = (
+        "import demo_proj.pipelines.data_proc.nodes\n"
+        "def f(demo_proj):\n"
+        "    return demo_proj.pipelines.data_proc.nodes\n"
+        "def g():\n"
+        "    demo_proj = load()\n"
+        "    def inner():\n"
+        "        return demo_proj.pipelines.data_proc\n"
+        "    return demo_proj.pipelines.data_proc\n"
+        "def h():\n"
+        "    import demo_proj.pipelines.data_proc.nodes\n"
+        "    return demo_proj.pipelines.data_proc.nodes\n"
+        "k = lambda demo_proj: demo_proj.pipelines.data_proc\n"
+    )
+    assert pack(source) == (
+        "import dp_alias.nodes\n"
+        "def f(demo_proj):\n"
+        "    return demo_proj.pipelines.data_proc.nodes\n"
+        "def g():\n"
+        "    demo_proj = load()\n"
+        "    def inner():\n"
+        "        return demo_proj.pipelines.data_proc\n"
+        "    return demo_proj.pipelines.data_proc\n"
+        "def h():\n"
+        "    import dp_alias.nodes\n"
+        "    return dp_alias.nodes\n"
+        "k = lambda demo_proj: demo_proj.pipelines.data_proc\n"
+    )
+
+
+def test_single_name_old_chain_and_bare_name() -> None:
+    source = (
+        "import data_proc.nodes\n"
+        "data_proc.nodes.helper(data_proc)\n"
+        "obj.data_proc.nodes\n"
+        "def f(data_proc):\n"
+        "    return data_proc.nodes\n"
+    )
+    result = rewrite_source(source.encode(), "data_proc", PULLED)
+    assert result.text.decode() == (
+        "import demo_proj.pipelines.nested.beta.nodes\n"
+        "demo_proj.pipelines.nested.beta.nodes.helper(demo_proj.pipelines.nested.beta)\n"
+        "obj.data_proc.nodes\n"
+        "def f(data_proc):\n"
+        "    return data_proc.nodes\n"
+    )
+
+
+def test_chain_inside_fstring_expression() -> None:
+    source = (
+        'import demo_proj.pipelines.data_proc\nx = f"{demo_proj.pipelines.data_proc.nodes!r}"\n'
+    )
+    assert pack(source) == 'import dp_alias\nx = f"{dp_alias.nodes!r}"\n'
+
+
+def test_chain_with_comment_inside_is_reported_not_rewritten() -> None:
+    source = (
+        "import demo_proj.pipelines.data_proc\nx = (demo_proj  # root\n     .pipelines.data_proc)\n"
+    )
+    result = rewrite_source(source.encode(), OLD, ALIAS, filename="f.py")
+    assert result.text.decode() == (
+        "import dp_alias\nx = (demo_proj  # root\n     .pipelines.data_proc)\n"
+    )
+    assert result.warnings == (
+        "f.py:2: reference to 'demo_proj.pipelines.data_proc' not rewritten (unusual spelling)",
+    )
+
+
+# -- string literals -------------------------------------------------------------------------
+
+
+def test_plain_strings_rewritten() -> None:
+    source = (
+        '@mock.patch("demo_proj.pipelines.data_proc.nodes.log")\n'
+        "def test(log):\n"
+        "    mocker.patch('demo_proj.pipelines.data_proc')\n"
+        '    importlib.import_module("demo_proj.pipelines.data_proc.pipeline")\n'
+    )
+    assert pack(source) == (
+        '@mock.patch("dp_alias.nodes.log")\n'
+        "def test(log):\n"
+        "    mocker.patch('dp_alias')\n"
+        '    importlib.import_module("dp_alias.pipeline")\n'
+    )
+
+
+def test_other_strings_left_alone() -> None:
+    source = (
+        '"""demo_proj.pipelines.data_proc"""\n'
+        "def f():\n"
+        '    "demo_proj.pipelines.data_proc"\n'
+        "    return (\n"
+        '        "demo_proj.pipelines.data_proc_extra",\n'
+        '        "x.demo_proj.pipelines.data_proc",\n'
+        '        f"demo_proj.pipelines.data_proc.{x}",\n'
+        '        b"demo_proj.pipelines.data_proc",\n'
+        '        r"demo_proj.pipelines.data_proc",\n'
+        '        u"demo_proj.pipelines.data_proc",\n'
+        '        "demo_proj.pipelines.\\x64ata_proc",\n'
+        '        "demo_proj.pipelines." "data_proc",\n'
+        '        """demo_proj.pipelines.data_proc""",\n'
+        "        '''demo_proj.pipelines.data_proc.nodes''',\n"
+        "    )\n"
+        "class C:\n"
+        '    "demo_proj.pipelines.data_proc"\n'
+    )
+    assert pack(source) == source
+
+
+def test_single_name_strings_need_an_import_of_old() -> None:
+    # A namespace or dataset name such as "data_proc.raw" is not a module path.
+    source = 'pipeline(pipe, namespace="data_proc", inputs={"a": "data_proc.raw"})\n'
+    assert rewrite_source(source.encode(), "data_proc", PULLED).text.decode() == source
+    with_import = "from data_proc.nodes import log\n" + source
+    assert rewrite_source(with_import.encode(), "data_proc", PULLED).text.decode() == (
+        "from demo_proj.pipelines.nested.beta.nodes import log\n"
+        'pipeline(pipe, namespace="demo_proj.pipelines.nested.beta", '
+        'inputs={"a": "demo_proj.pipelines.nested.beta.raw"})\n'
+    )
+
+
+# -- bytes outside the edits -----------------------------------------------------------------
+
+
+def test_crlf_tabs_trailing_whitespace_and_no_final_newline() -> None:
+    data = (
+        b"import os  \r\n"
+        b"if True:\r\n"
+        b"\tfrom demo_proj.pipelines.data_proc.nodes import x\t\r\n"
+        b"\tdemo = 'demo_proj.pipelines.data_proc'   "
+    )
+    result = rewrite_source(data, OLD, ALIAS)
+    assert result.text == (
+        b"import os  \r\nif True:\r\n\tfrom dp_alias.nodes import x\t\r\n\tdemo = 'dp_alias'   "
+    )
+    assert result.changed
+
+
+def test_lone_cr_line_endings() -> None:
+    data = b"x = 1\rimport demo_proj.pipelines.data_proc\rdemo_proj.pipelines.data_proc.f()\r"
+    assert rewrite_source(data, OLD, ALIAS).text == b"x = 1\rimport dp_alias\rdp_alias.f()\r"
+
+
+def test_bom_and_encoding_cookie_kept() -> None:
+    data = b"\xef\xbb\xbf# -*- coding: utf-8 -*-\nimport demo_proj.pipelines.data_proc\n"
+    result = rewrite_source(data, OLD, ALIAS)
+    assert result.text == b"\xef\xbb\xbf# -*- coding: utf-8 -*-\nimport dp_alias\n"
+
+
+def test_latin1_file() -> None:
+    data = (
+        b"# -*- coding: latin-1 -*-\n"
+        b"s = '\xe9t\xe9'; import demo_proj.pipelines.data_proc;"
+        b" demo_proj.pipelines.data_proc.f()\n"
+    )
+    result = rewrite_source(data, OLD, ALIAS)
+    assert result.text == (
+        b"# -*- coding: latin-1 -*-\ns = '\xe9t\xe9'; import dp_alias; dp_alias.f()\n"
+    )
+
+
+def test_new_name_not_encodable_in_file_encoding() -> None:
+    data = b"# -*- coding: latin-1 -*-\nimport data_proc\n"
+    result = rewrite_source(data, "data_proc", "données", filename="f.py")
+    assert result.text == b"# -*- coding: latin-1 -*-\nimport donn\xe9es\n"
+    result = rewrite_source(data, "data_proc", "данные", filename="f.py")
+    assert result == RewriteResult(
+        data,
+        False,
+        ("f.py:1: 'данные' cannot be written in the file's encoding iso-8859-1; left unchanged",),
+    )
+
+
+def test_non_ascii_columns_are_utf8_byte_offsets() -> None:
+    source = (
+        "import demo_proj.pipelines.data_proc\n"
+        "é = 'ü'; x = '日本語'; y = demo_proj.pipelines.data_proc.nodes;"
+        " z = 'demo_proj.pipelines.data_proc'\n"
+        "ç = {'clé': 1}; from demo_proj.pipelines.data_proc.nodes import (helper)  # « ok »\n"
+    )
+    assert pack(source) == (
+        "import dp_alias\n"
+        "é = 'ü'; x = '日本語'; y = dp_alias.nodes; z = 'dp_alias'\n"
+        "ç = {'clé': 1}; from dp_alias.nodes import (helper)  # « ok »\n"
+    )
+
+
+def test_non_ascii_names() -> None:
+    source = "import données.nodes\nx = données.nodes.f('données.nodes')\n"
+    result = rewrite_source(source.encode(), "données", "beta")
+    assert result.text.decode() == "import beta.nodes\nx = beta.nodes.f('beta.nodes')\n"
+
+
+def test_unchanged_file_returns_the_same_bytes() -> None:
+    data = b"import os\r\nfrom .nodes import helper  \n# demo_proj.pipelines.data_proc\n"
+    result = rewrite_source(data, OLD, ALIAS, project_package="demo_proj", package_depth=0)
+    assert result == RewriteResult(data, False, ())
+    assert result.text is data
+
+
+# -- warnings --------------------------------------------------------------------------------
+
+
+def test_relative_import_escaping_the_package() -> None:
+    source = "from . import a\nfrom .. import b\nfrom ..x.y import c\nfrom ... import d\n"
+    assert warnings_of(source, package_depth=0) == [
+        "f.py:2: relative import '..' climbs out of the micro-package; "
+        "the package will not be portable",
+        "f.py:3: relative import '..x.y' climbs out of the micro-package; "
+        "the package will not be portable",
+        "f.py:4: relative import '...' climbs out of the micro-package; "
+        "the package will not be portable",
+    ]
+    assert warnings_of(source, package_depth=1) == [
+        "f.py:4: relative import '...' climbs out of the micro-package; "
+        "the package will not be portable",
+    ]
+    assert warnings_of(source) == []
+
+
+def test_imports_of_other_project_modules() -> None:
+    source = (
+        "import demo_proj\n"
+        "import os, demo_proj.settings as s\n"
+        "from demo_proj.settings import X\n"
+        "from demo_proj import settings, pipelines\n"
+        "from demo_proj.pipelines import other_pipe\n"
+        "from demo_proj.pipelines import *\n"
+        "from demo_proj.pipelines.data_proc.nodes import helper\n"
+        "from demo_proj.pipelines import data_proc\n"
+        "import demo_proj.pipelines.data_proc\n"
+        "import demo_proj_other\n"
+        "def f():\n"
+        "    from demo_proj.utils import g\n"
+    )
+    end = " from outside the micro-package; the package will not be portable"
+    assert warnings_of(source, project_package="demo_proj") == [
+        f"f.py:1: imports 'demo_proj'{end}",
+        f"f.py:2: imports 'demo_proj.settings'{end}",
+        f"f.py:3: imports 'demo_proj.settings'{end}",
+        f"f.py:4: imports 'demo_proj.pipelines'{end}",
+        f"f.py:4: imports 'demo_proj.settings'{end}",
+        f"f.py:5: imports 'demo_proj.pipelines.other_pipe'{end}",
+        f"f.py:6: imports 'demo_proj.pipelines'{end}",
+        f"f.py:12: imports 'demo_proj.utils'{end}",
+    ]
+    assert warnings_of(source) == []
+
+
+def test_project_warnings_when_old_is_outside_the_project_package() -> None:
+    source = "from demo_proj.settings import X\nimport dp_alias.nodes\n"
+    assert warnings_of(source, ALIAS, PULLED, project_package="demo_proj") == [
+        "f.py:1: imports 'demo_proj.settings' from outside the micro-package; "
+        "the package will not be portable",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "why"),
+    [
+        (b"import demo_proj.pipelines.data_proc\ndef f(:\n", 2, "invalid syntax"),
+        (b"demo_proj: [1, 2\n", 1, "'[' was never closed"),
+        (b"# demo_proj\n\nx = '\xff'\n", 3, "invalid start byte"),
+        (b"# demo_proj\nx = '\xff'\n", 1, "invalid or missing encoding declaration"),
+        (b"# -*- coding: klingon -*-\nimport demo_proj\n", 1, "unknown encoding: klingon"),
+    ],
+)
+def test_not_python_is_returned_unchanged_with_one_warning(
+    data: bytes, line: int, why: str
+) -> None:
+    result = rewrite_source(data, OLD, ALIAS, filename="conf/data.py")
+    assert result.text is data
+    assert not result.changed
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith(f"conf/data.py:{line}: not valid Python (")
+    assert why in result.warnings[0]
+    assert result.warnings[0].endswith("); left unchanged")
+
+
+def test_null_bytes_are_not_python() -> None:
+    data = b"import demo_proj\x00\n"
+    result = rewrite_source(data, OLD, ALIAS, filename="f.py")
+    assert result.text is data
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith("f.py:")
+
+
+def test_precheck_skips_files_that_cannot_match() -> None:
+    # Not Python at all, but it mentions neither the old root, the project package nor a
+    # relative import, so it is not even parsed.
+    data = b"def (: nothing to see\n"
+    result = rewrite_source(data, OLD, ALIAS, project_package="demo_proj", package_depth=0)
+    assert result == RewriteResult(data, False, ())
+    # A relative import only matters when package_depth is given.
+    relative = b"from .. import x\n"
+    assert rewrite_source(relative, OLD, ALIAS).warnings == ()
+    assert rewrite_source(relative, OLD, ALIAS, package_depth=0).warnings != ()
+
+
+def test_apply_drops_overlapping_edits() -> None:
+    edits = [(3, 5, "X"), (0, 2, "Y"), (1, 4, "Z"), (5, 5, "+")]
+    assert _apply("abcdef", edits) == "YcX+f"
