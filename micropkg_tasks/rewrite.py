@@ -9,11 +9,13 @@ encoding cookie) is kept byte for byte.
 from __future__ import annotations
 
 import ast
+import bisect
 import io
 import re
 import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeAlias
 
 __all__ = ["RewriteResult", "rewrite_source"]
 
@@ -22,6 +24,7 @@ _BYTES_NEWLINE_RE = re.compile(rb"\r\n|\r|\n")
 _RELATIVE_IMPORT_RE = re.compile(rb"\bfrom[\s\\]*\.")
 _BLANKS_RE = re.compile(r"[\s\\]+")
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_Scope: TypeAlias = "ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda"
 _NAMED_BINDERS = (
     ast.FunctionDef,
     ast.AsyncFunctionDef,
@@ -178,15 +181,28 @@ class _Rewriter:
         end_col = node.end_col_offset if node.end_col_offset is not None else node.col_offset
         return self.offset(node.lineno, node.col_offset), self.offset(end_lineno, end_col)
 
-    def name_spans(self, start: int, end: int, *, after_from: bool) -> list[tuple[int, int]]:
-        """Spans of the NAME tokens of the dotted name at ``text[start:end]``.
+    def name_spans(
+        self, name: str, start: int, end: int, *, after_from: bool
+    ) -> list[tuple[int, int]]:
+        """Spans of the parts of the dotted ``name`` spelled at the start of ``text[start:end]``.
 
         With ``after_from`` the segment starts with the ``from`` keyword, which is skipped.
-        Tokenizing copes with ``from a . b import c`` and backslash continuations.
+        The usual spelling is found by a string comparison; odd ones (``from a . b import c``,
+        backslash continuations) by tokenizing the segment.
         """
+        pos = start
+        if after_from:
+            pos += 4
+            while self.text[pos] in " \t\f":
+                pos += 1
+        spans: list[tuple[int, int]] = []
+        if self.text.startswith(name, pos):
+            for part in name.split("."):
+                spans.append((pos, pos + len(part)))
+                pos += len(part) + 1
+            return spans
         segment = self.text[start:end]
         starts = [0] + [m.end() for m in _NEWLINE_RE.finditer(segment)]
-        spans: list[tuple[int, int]] = []
         expect_name = True
         tokens = tokenize.generate_tokens(io.StringIO(segment, newline="").readline)
         for tok in tokens:
@@ -251,15 +267,7 @@ class _Rewriter:
                 self.edits.append((start, end, f"from {self.new_parent} import {self.new_last}"))
                 continue
             start, end = self.span(alias)
-            if self.text.startswith(name, start):
-                spans = []
-                pos = start
-                for part in name.split("."):
-                    spans.append((pos, pos + len(part)))
-                    pos += len(part) + 1
-            else:
-                spans = self.name_spans(start, end, after_from=False)
-            self.replace_prefix(spans)
+            self.replace_prefix(self.name_spans(name, start, end, after_from=False))
 
     def visit_import_from(self, node: ast.ImportFrom) -> None:
         if node.level:
@@ -276,7 +284,7 @@ class _Rewriter:
         if self.under_old(module):
             self.imports_old = True
             start, end = self.span(node)
-            self.replace_prefix(self.name_spans(start, end, after_from=True))
+            self.replace_prefix(self.name_spans(module, start, end, after_from=True))
             return
         others = node.names
         if self.old_parent and module == self.old_parent:
@@ -315,21 +323,15 @@ class _Rewriter:
         start, end = self.span(node)
         self.edits.append((start, end, text))
 
-    def visit_chain(self, node: ast.Attribute | ast.Name) -> bool:
-        """Replace an expression spelling ``old`` by ``new``; True when it matched."""
-        if isinstance(node, ast.Name):
-            if node.id != self.old:
-                return False
-        elif node.attr != self.old_last or _dotted(node) != self.old:
-            return False
+    def visit_chain(self, node: ast.Attribute | ast.Name) -> None:
+        """Replace an expression spelling ``old`` by ``new`` (not an assignment target)."""
         if not isinstance(node.ctx, ast.Load):
-            return False
+            return
         start, end = self.span(node)
         if _BLANKS_RE.sub("", self.text[start:end]) == self.old:
             self.edits.append((start, end, self.new))
         else:
             self.warn(node, f"reference to '{self.old}' not rewritten (unusual spelling)")
-        return True
 
     def visit_string(self, node: ast.Constant) -> None:
         value = node.value
@@ -345,48 +347,102 @@ class _Rewriter:
     # -- traversal ---------------------------------------------------------------------
 
     def run(self, tree: ast.Module) -> None:
-        for node in ast.walk(tree):
+        """Walk the tree once; chains and strings are kept as candidates until the imports
+        (which may come after them) tell whether they are to be rewritten."""
+        chains: list[tuple[ast.Attribute | ast.Name, int]] = []
+        strings: list[ast.Constant] = []
+        # Functions seen, as (node, index of the enclosing function or -1 for the module).
+        scopes: list[tuple[_Scope, int]] = []
+        docstrings: set[int] = set()
+        hits = self.interesting_lines()
+        stack: list[tuple[ast.AST, int, bool]] = [(tree, -1, False)]  # node, scope, in f-string
+        while stack:
+            node, scope, in_fstring = stack.pop()
+            if isinstance(node, ast.stmt):
+                # Skip statements that cannot hold anything to rewrite or report: most of a
+                # file, and walking the tree costs more than parsing it.
+                hit = bisect.bisect_left(hits, node.lineno)
+                if hit == len(hits) or hits[hit] > (node.end_lineno or node.lineno):
+                    continue
             if isinstance(node, ast.Import):
                 self.visit_import(node)
-            elif isinstance(node, ast.ImportFrom):
+                continue
+            if isinstance(node, ast.ImportFrom):
                 self.visit_import_from(node)
-        chains = self.bare_import
-        # A one-word ``old`` ("data_proc") in a string is as likely a namespace or dataset
-        # name as a module path: rewrite such strings only in files importing ``old``.
-        strings = self.old in self.text and (len(self.old_parts) > 1 or self.imports_old)
-        if chains or strings:
-            self.walk_expressions(tree, chains=chains, strings=strings)
-
-    def walk_expressions(self, tree: ast.Module, *, chains: bool, strings: bool) -> None:
-        root = self.old_parts[0]
-        docstrings: set[int] = set()
-        # (node, root name shadowed by a local binding, inside an f-string)
-        stack: list[tuple[ast.AST, bool, bool]] = [(tree, False, False)]
-        while stack:
-            node, shadowed, in_fstring = stack.pop()
+                continue
+            if isinstance(node, ast.Constant):
+                value = node.value
+                if (
+                    isinstance(value, str) and not in_fstring and id(node) not in docstrings
+                    and self.under_old(value)
+                ):  # fmt: skip
+                    strings.append(node)
+                continue
+            if isinstance(node, ast.Attribute):
+                if node.attr == self.old_last and _dotted(node) == self.old:
+                    chains.append((node, scope))
+                    continue
+            elif isinstance(node, ast.Name):
+                if node.id == self.old:
+                    chains.append((node, scope))
+                continue
+            elif isinstance(node, ast.JoinedStr):
+                in_fstring = True
             if isinstance(node, _DOCSTRING_OWNERS) and node.body:
                 first = node.body[0]
                 if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                     docstrings.add(id(first.value))
-            if chains and isinstance(node, _SCOPES) and not shadowed:
-                shadowed = root in self.local_bindings(node)
-            if isinstance(node, ast.JoinedStr):
-                in_fstring = True
-            elif isinstance(node, ast.Constant):
-                if strings and not in_fstring and id(node) not in docstrings:
-                    self.visit_string(node)
+            if isinstance(node, _SCOPES):
+                # Decorators, defaults and annotations are evaluated in the enclosing scope.
+                stack.extend((child, scope, in_fstring) for child in _outer_parts(node))
+                scopes.append((node, scope))
+                inner = len(scopes) - 1
+                body = [node.body] if isinstance(node, ast.Lambda) else node.body
+                stack.extend((child, inner, in_fstring) for child in body)
                 continue
-            elif (
-                chains and not shadowed and isinstance(node, (ast.Attribute, ast.Name))
-                and self.visit_chain(node)
-            ):  # fmt: skip
-                continue
-            for child in ast.iter_child_nodes(node):
-                stack.append((child, shadowed, in_fstring))
+            stack.extend((child, scope, in_fstring) for child in ast.iter_child_nodes(node))
 
-    def local_bindings(
-        self, scope: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
-    ) -> set[str]:
+        if self.bare_import:
+            shadowing: dict[int, bool] = {}
+            for chain, scope in chains:
+                if not self.shadowed(scope, scopes, shadowing):
+                    self.visit_chain(chain)
+        # A one-word ``old`` ("data_proc") in a string is as likely a namespace or dataset
+        # name as a module path: rewrite such strings only in files importing ``old``.
+        if len(self.old_parts) > 1 or self.imports_old:
+            for string in strings:
+                self.visit_string(string)
+
+    def interesting_lines(self) -> list[int]:
+        """Sorted numbers of the lines holding the root name of ``old`` or of the project
+        package, or (when relative imports are checked) a ``from .`` import."""
+        needles = [re.escape(self.old_parts[0])]
+        if self.project_package:
+            needles.append(re.escape(self.project_package.split(".")[0]))
+        if self.package_depth is not None:
+            needles.append(r"\bfrom[\s\\]*\.")
+        starts = self._line_starts
+        return sorted(
+            {
+                bisect.bisect_right(starts, m.start())
+                for m in re.finditer("|".join(needles), self.text)
+            }
+        )
+
+    def shadowed(
+        self, scope: int, scopes: list[tuple[_Scope, int]], cache: dict[int, bool]
+    ) -> bool:
+        """Whether a function at or around ``scope`` binds old's root name locally."""
+        if scope < 0:
+            return False
+        if scope not in cache:
+            node, parent = scopes[scope]
+            cache[scope] = self.old_parts[0] in self.local_bindings(node) or self.shadowed(
+                parent, scopes, cache
+            )
+        return cache[scope]
+
+    def local_bindings(self, scope: _Scope) -> set[str]:
         """Names a function binds itself, other than by a bare ``import old...``."""
         args = scope.args
         every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
@@ -408,12 +464,28 @@ class _Rewriter:
         return names
 
 
-def _scope_nodes(scope: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> Iterator[ast.AST]:
+def _outer_parts(scope: _Scope) -> list[ast.expr]:
+    """The parts of a function definition evaluated outside its own scope."""
+    args = scope.args
+    parts = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+    if isinstance(scope, ast.Lambda):
+        return parts
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+    parts += [a.annotation for a in every if a is not None and a.annotation is not None]
+    parts += scope.decorator_list
+    if scope.returns is not None:
+        parts.append(scope.returns)
+    return parts
+
+
+def _scope_nodes(scope: _Scope) -> Iterator[ast.AST]:
     """Nodes of a function body, not descending into nested functions (their own scopes)."""
     body: list[ast.AST] = [scope.body] if isinstance(scope, ast.Lambda) else list(scope.body)
     stack = body
     while stack:
         node = stack.pop()
         yield node
-        if not isinstance(node, _SCOPES):
+        if isinstance(node, _SCOPES):
+            stack.extend(_outer_parts(node))
+        else:
             stack.extend(ast.iter_child_nodes(node))

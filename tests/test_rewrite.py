@@ -306,6 +306,16 @@ def test_chain_in_function_shadowing_the_root_is_left_alone() -> None:
         "    import demo_proj.pipelines.data_proc.nodes\n"
         "    return demo_proj.pipelines.data_proc.nodes\n"
         "k = lambda demo_proj: demo_proj.pipelines.data_proc\n"
+        "@mock.patch.object(demo_proj.pipelines.data_proc.nodes, 'log')\n"
+        "def t(log, demo_proj=demo_proj.pipelines.data_proc) -> demo_proj.pipelines.data_proc.T:\n"
+        "    return demo_proj.pipelines.data_proc\n"
+        "def u():\n"
+        "    def demo_proj(): ...\n"
+        "    return demo_proj.pipelines.data_proc\n"
+        "def v():\n"
+        "    def w():\n"
+        "        return demo_proj.pipelines.data_proc\n"
+        "    return w\n"
     )
     assert pack(source) == (
         "import dp_alias.nodes\n"
@@ -320,6 +330,16 @@ def test_chain_in_function_shadowing_the_root_is_left_alone() -> None:
         "    import dp_alias.nodes\n"
         "    return dp_alias.nodes\n"
         "k = lambda demo_proj: demo_proj.pipelines.data_proc\n"
+        "@mock.patch.object(dp_alias.nodes, 'log')\n"
+        "def t(log, demo_proj=dp_alias) -> dp_alias.T:\n"
+        "    return demo_proj.pipelines.data_proc\n"
+        "def u():\n"
+        "    def demo_proj(): ...\n"
+        "    return demo_proj.pipelines.data_proc\n"
+        "def v():\n"
+        "    def w():\n"
+        "        return dp_alias\n"
+        "    return w\n"
     )
 
 
