@@ -117,14 +117,15 @@ def _worth_parsing(
 
 def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
     """Splice ``edits`` (start, end, replacement) into ``text``, dropping overlapping ones."""
-    kept: list[tuple[int, int, str]] = []
-    for edit in sorted(edits, key=lambda e: (e[0], -e[1])):
-        if kept and edit[0] < kept[-1][1]:
+    pieces: list[str] = []
+    done = 0  # end of the last kept edit
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], -e[1])):
+        if start < done:
             continue
-        kept.append(edit)
-    for start, end, replacement in reversed(kept):
-        text = text[:start] + replacement + text[end:]
-    return text
+        pieces += (text[done:start], replacement)
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 def _dotted(node: ast.expr) -> str | None:

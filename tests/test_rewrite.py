@@ -167,6 +167,25 @@ def test_pull_into_nested_destination() -> None:
     assert result.changed
 
 
+def test_micro_package_named_like_the_project_package() -> None:
+    source = (
+        "import demo_proj.nodes\n"
+        "from demo_proj.pipeline import create_pipeline\n"
+        "demo_proj.nodes.f(demo_proj)\n"
+        'mock.patch("demo_proj.nodes.log")\n'
+    )
+    pulled = rewrite_source(source.encode(), "demo_proj", "demo_proj.pipelines.demo_proj").text
+    assert pulled.decode() == (
+        "import demo_proj.pipelines.demo_proj.nodes\n"
+        "from demo_proj.pipelines.demo_proj.pipeline import create_pipeline\n"
+        "demo_proj.pipelines.demo_proj.nodes.f(demo_proj.pipelines.demo_proj)\n"
+        'mock.patch("demo_proj.pipelines.demo_proj.nodes.log")\n'
+    )
+    assert rewrite_source(pulled, "demo_proj.pipelines.demo_proj", "demo_proj").text == (
+        source.encode()
+    )
+
+
 # -- ``from <parent> import <last>`` ---------------------------------------------------------
 
 
