@@ -11,6 +11,8 @@ Fixtures:
 * ``s3_bucket`` (function): a fresh bucket name on that server (uses ``s3``).
 * ``http_server`` (function): an :class:`HTTPFileServer` serving a fresh folder; GET and HEAD,
   ETag, byte ranges; 401 without ``Authorization: token <token>``, 403 with a wrong one.
+* ``https_server`` (function): the same over TLS with a self-signed certificate
+  (``cafile``); its ``fs_args()`` add ``ssl: false``.
 * ``index_server`` (function): an :class:`IndexServer`, a static PEP 503 index; sets
   ``PIP_INDEX_URL`` (and ``PIP_RETRIES=0``) for the test. ``publish(sdist)`` adds a file.
 * ``unused_port`` (function): a port with nothing listening on 127.0.0.1.
@@ -23,10 +25,12 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import ipaddress
 import os
 import secrets
 import shutil
 import socket
+import ssl
 import tarfile
 import threading
 import time
@@ -46,6 +50,7 @@ __all__ = [
     "S3Server",
     "find_free_port",
     "http_server",
+    "https_server",
     "index_server",
     "make_sdist",
     "s3",
@@ -88,8 +93,12 @@ def _write_yaml(path: Path, data: Mapping[str, Any]) -> Path:
 class _Threaded:
     """A ``ThreadingHTTPServer`` on 127.0.0.1 (free port) served from a daemon thread."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
+    ) -> None:
         self.httpd = ThreadingHTTPServer((HOST, 0), handler)
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port: int = self.httpd.server_address[1]
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -237,12 +246,15 @@ class HTTPFileServer:
     root: Path
     port: int
     token: str
+    scheme: str = "http"
+    cafile: Path | None = None
+    """For ``https``: the server's self-signed certificate (PEM)."""
     log: list[tuple[str, str, int]] = field(default_factory=list)
     """``(method, path, status)`` of every request, in order."""
 
     @property
     def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{self.scheme}://{HOST}:{self.port}"
 
     def url(self, name: str) -> str:
         """The URL of ``root/name``."""
@@ -256,8 +268,12 @@ class HTTPFileServer:
         return self.url(name)
 
     def fs_args(self, token: str | None = None) -> dict[str, Any]:
-        """The seed's fs-args form: ``{"Authorization": "token <t>"}``."""
-        return {"Authorization": f"token {token or self.token}"}
+        """The seed's fs-args form: ``{"Authorization": "token <t>"}`` (plus ``ssl: false``
+        for the self-signed ``https`` server)."""
+        args: dict[str, Any] = {"Authorization": f"token {token or self.token}"}
+        if self.scheme == "https":
+            args["ssl"] = False
+        return args
 
     def write_fs_args(self, path: Path, token: str | None = None) -> Path:
         """Write :meth:`fs_args` as YAML to ``path``; return it."""
@@ -313,6 +329,63 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HTTPFileSe
     root = tmp_path_factory.mktemp("http-root")
     state = HTTPFileServer(root=root, port=0, token=secrets.token_hex(8))
     threaded = _Threaded(_file_handler(state))
+    state.port = threaded.port
+    try:
+        yield state
+    finally:
+        threaded.stop()
+
+
+def _self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1: ``(certfile, keyfile)`` in PEM."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certfile, keyfile
+
+
+@pytest.fixture
+def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HTTPFileServer]:
+    """``http_server`` over TLS (self-signed certificate ``cafile``; ``fs_args()`` adds
+    ``ssl: false``, an aiohttp request option that the header rule keeps as an option)."""
+    root = tmp_path_factory.mktemp("https-root")
+    certfile, keyfile = _self_signed_cert(tmp_path_factory.mktemp("tls"))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(certfile, keyfile)
+    state = HTTPFileServer(
+        root=root, port=0, token=secrets.token_hex(8), scheme="https", cafile=certfile
+    )
+    threaded = _Threaded(_file_handler(state), tls)
     state.port = threaded.port
     try:
         yield state
