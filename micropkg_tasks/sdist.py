@@ -268,25 +268,34 @@ def write_sdist(path: Path, spec: SdistSpec) -> None:
     """
     members = render_members(spec)
     top = sdist_top(spec.name, spec.version)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            # 0o666 and O_EXCL: the usual umask-governed mode, never an existing file.
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-            fd = os.open(temp, flags, 0o666)
-        except FileExistsError:
-            continue
-        break
+    try:
+        fd, temp = _create_temp(path)
+    except OSError as exc:
+        raise PackageError(f"Cannot write sdist '{path}': {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as raw:
             _write_tar_gz(raw, top, members)
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise PackageError(f"Cannot write sdist '{path}': {exc.strerror or exc}") from exc
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, hidden file beside ``path`` (same file system, so the final rename is atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: never reuse an existing file; 0o666: the usual umask-governed mode.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,7 +411,11 @@ def _check_members(
         kind = _member_kind(member)
         if kind is not None:
             raise _refuse(archive, f"member '{name}' {kind}.")
-        if root not in (root / Path(*parts)).resolve().parents:
+        try:
+            inside = root in (root / Path(*parts)).resolve().parents
+        except (OSError, RuntimeError):  # a symlink loop in a pre-existing dest
+            inside = False
+        if not inside:
             raise _refuse(archive, f"member '{name}' escapes the target folder.")
         key = "/".join(parts)
         if key in seen:

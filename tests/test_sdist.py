@@ -271,9 +271,18 @@ def test_written_file_has_ordinary_permissions(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(28, "No space left on device"), PackageError),
+        (KeyboardInterrupt(), KeyboardInterrupt),
+    ],
+)
 def test_failed_write_leaves_no_partial_tarball(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    error: BaseException,
+    expected: type[BaseException],
 ) -> None:
     old = tmp_path / "data_proc-0.1.tar.gz"
     old.write_bytes(b"previous build")
@@ -288,8 +297,10 @@ def test_failed_write_leaves_no_partial_tarball(
         real_addfile(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(tarfile.TarFile, "addfile", failing_addfile)
-    with pytest.raises(type(error)):
+    with pytest.raises(expected) as info:
         write_sdist(old, make_spec())
+    if expected is PackageError:
+        assert str(info.value) == f"Cannot write sdist '{old}': No space left on device"
     assert calls == 5
     assert listing(tmp_path) == ["data_proc-0.1.tar.gz"]
     assert old.read_bytes() == b"previous build"
@@ -314,6 +325,12 @@ class ExplodingFiles(Mapping[str, bytes]):
 
     def __len__(self) -> int:
         return len(self._files)
+
+
+def test_unwritable_destination(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(PackageError, match="Cannot write sdist"):
+        write_sdist(tmp_path / "file" / "x.tar.gz", make_spec())
 
 
 def test_unreadable_file_leaves_nothing(tmp_path: Path) -> None:
