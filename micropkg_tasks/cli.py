@@ -65,6 +65,45 @@ def build_parser() -> argparse.ArgumentParser:
     _add_parallel(pkg)
     _add_common(pkg)
 
+    pull = sub.add_parser(
+        "pull",
+        help="pull a micro-package (or every manifest entry) into the project",
+        description="Pull and unpack a micro-package: a local .tar.gz, an fsspec URL "
+        "(s3://, https://, ...) or a package index requirement. "
+        "Example: micropkg pull dist/data_science-0.1.tar.gz --alias ds -d pipelines",
+    )
+    pull.add_argument("source", nargs="?", metavar="SOURCE")
+    pull.add_argument("--alias", default="", help="rename the micro-package")
+    pull.add_argument(
+        "-d", "--destination", default=None, help="module location to unpack under (pipelines)"
+    )
+    pull.add_argument("-e", "--env", default=None, help="config environment (default: base)")
+    pull.add_argument("--fs-args", default=None, metavar="FILE", help="fsspec options (YAML)")
+    pull.add_argument(
+        "--force", action="store_true", help="overwrite files that were changed locally"
+    )
+    pull.add_argument(
+        "-a", "--all", dest="all_flag", action="store_true", help="pull every manifest entry"
+    )
+    _add_parallel(pull)
+    _add_common(pull)
+
+    reqs = sub.add_parser(
+        "build-reqs",
+        help="compile requirements.in into requirements.txt (pip-tools)",
+        description="Compile requirements.in into requirements.txt with pip-tools when "
+        "requirements.in changed. Extra pip-compile options go after '--'.",
+    )
+    reqs.add_argument(
+        "--check", action="store_true", help="exit 1 if requirements.txt is stale (no resolving)"
+    )
+    reqs.add_argument("--backend", choices=("pip-tools", "uv"), default="pip-tools")
+    reqs.add_argument("extra", nargs="*", metavar="PIP_COMPILE_ARG")
+    _add_common(reqs)
+
+    stat = sub.add_parser("status", help="show pulled micro-packages and local modifications")
+    _add_common(stat)
+
     init = sub.add_parser("init", help="write a one-line dodo.py into the project")
     _add_common(init)
 
@@ -76,13 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     doit.add_argument("doit_args", nargs=argparse.REMAINDER)
     _add_common(doit)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
     return parser
 
 
-# Sub-commands defined in other modules register themselves here (pull, build-reqs, status).
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
@@ -193,6 +228,110 @@ def _cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from .manifest import pull_entry
+    from .sources import source_kind
+    from .tasks import TaskContext, pull_task_name
+
+    if args.source and args.all_flag:
+        raise ManifestError(
+            "Give either a package path or '--all', not both "
+            "('--all' pulls every entry of the manifest with its own options)."
+        )
+    if not args.source and not args.all_flag:
+        raise ManifestError(
+            "Please specify a package path or add '--all' to pull all micro-packages in the "
+            "'pyproject.toml' package manifest section."
+        )
+    ctx = TaskContext.load(Path.cwd())
+    ctx.force = args.force
+    run_args = ["run", *_parallel_args(args)]
+    if args.source:
+        fs_args = None
+        if args.fs_args:
+            fs_path = Path(args.fs_args).expanduser().absolute()
+            if not fs_path.is_file():
+                raise ManifestError(f"--fs-args file '{args.fs_args}' does not exist.")
+            fs_args = str(fs_path)
+        source = args.source
+        if source_kind(source, Path.cwd()) == "local" and "://" not in source:
+            # Recorded relative to the project root, like manifest entries.
+            source = os.path.relpath(Path(source).expanduser().absolute(), ctx.project.root)
+        entry = pull_entry(
+            source,
+            alias=args.alias or None,
+            destination=args.destination,
+            env=args.env,
+            fs_args=fs_args,
+        )
+        ctx.pull_entries = (entry,)
+        # An explicit single pull always runs (identical files are no-ops anyway).
+        run_args += ["--always-execute", f"pull:{pull_task_name(entry)}"]
+    else:
+        if not ctx.manifest.pull:
+            print("Nothing to pull. Please update the 'pyproject.toml' package manifest section.")
+            return 0
+        if args.force:
+            run_args.append("--always-execute")
+        run_args.append("pull")
+    code, reporter = run_doit(ctx, run_args, verbose=args.verbose)
+    if code != 0:
+        return 1
+    if args.all_flag:
+        print(
+            "Micro-packages pulled and unpacked!"
+            if reporter.executed
+            else "All micro-packages are up to date."
+        )
+    return 0
+
+
+def _cmd_build_reqs(args: argparse.Namespace) -> int:
+    from .project import load_project
+    from .requirements import compile_requirements, requirements_stale
+
+    project = load_project(Path.cwd())
+    req_in, req_txt = project.requirements_in, project.requirements_txt
+    if not req_in.is_file():
+        raise MicropkgError(
+            f"No {project.rel(req_in)} to compile: pull a micro-package first, or copy "
+            f"{project.rel(req_txt)} to {project.rel(req_in)}."
+        )
+    stale = requirements_stale(req_in, req_txt)
+    if args.check:
+        if stale:
+            raise MicropkgError(
+                f"{project.rel(req_txt)} is out of date with {project.rel(req_in)}: "
+                "run 'micropkg build-reqs'."
+            )
+        return 0
+    if not stale and not args.extra:
+        print(f"{project.rel(req_txt)} is up to date.")
+        return 0
+    compile_requirements(project.root, req_in, req_txt, extra_args=args.extra, backend=args.backend)
+    print(f"Compiled {project.rel(req_in)} into {project.rel(req_txt)}.")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .project import load_project
+    from .pull import status
+
+    project = load_project(Path.cwd())
+    rows = status(project)
+    if not rows:
+        print("No micro-package pulled yet (no micropkg.lock).")
+        return 0
+    for row in rows:
+        state = "modified" if row.modified or row.missing else "clean"
+        print(f"{row.module}  {row.version or '-'}  {row.source}  [{state}]")
+        for rel in row.modified:
+            print(f"  modified: {rel}")
+        for rel in row.missing:
+            print(f"  missing:  {rel}")
+    return 0
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     from .project import load_project
 
@@ -225,7 +364,16 @@ def _cmd_doit(args: argparse.Namespace) -> int:
     return code
 
 
-_HANDLERS.update({"package": _cmd_package, "init": _cmd_init, "doit": _cmd_doit})
+_HANDLERS.update(
+    {
+        "package": _cmd_package,
+        "pull": _cmd_pull,
+        "build-reqs": _cmd_build_reqs,
+        "status": _cmd_status,
+        "init": _cmd_init,
+        "doit": _cmd_doit,
+    }
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,19 @@ from doit.tools import config_changed
 
 from . import __version__
 from .errors import MicropkgError, ProjectError
-from .manifest import Manifest, PackageEntry, load_manifest, package_entry
+from .manifest import Manifest, PackageEntry, PullEntry, load_manifest, package_entry
+from .names import normalize_destination
 from .package import PackagePlan, build_package, plan_package
 from .project import Project, load_project
 from .reporter import MicropkgReporter
 
-__all__ = ["DOIT_CONFIG", "TaskContext", "namespace", "task_package"]  # noqa: F822
+__all__ = [  # noqa: F822  (DOIT_CONFIG comes from the module __getattr__)
+    "DOIT_CONFIG",
+    "task_build_reqs",
+    "task_package",
+    "task_pull",
+    "task_pull_all",
+]
 
 STATE_DIR = ".micropkg"
 DEP_FILE = f"{STATE_DIR}/doit.sqlite"
@@ -43,6 +51,9 @@ class TaskContext:
     manifest: Manifest
     package_entries: tuple[PackageEntry, ...] | None = None
     """None: every manifest entry ("all" mode); else these entries only (single mode)."""
+    pull_entries: tuple[PullEntry, ...] | None = None
+    """None: every pull manifest entry; else these entries only (single mode)."""
+    force: bool = False
     plans: dict[str, PackagePlan] = field(default_factory=dict)
 
     @classmethod
@@ -162,6 +173,81 @@ def _run_package(
     return {"message": message, "warnings": list(result.warnings), "sdist": result.sdist}
 
 
+def _run_pull(
+    project: Project, entry: PullEntry, base: Path, all_mode: bool, force: bool
+) -> dict[str, Any] | TaskFailed:
+    from .pull import pull
+
+    try:
+        result = pull(project, entry, base=base, force=force)
+    except MicropkgError as exc:
+        return TaskFailed(str(exc))
+    lines = []
+    plan = result.plan
+    if plan.requirements_added and plan.requirements_file is not None:
+        lines.append(
+            f"Added the following requirements from micro-package '{plan.package}' to "
+            f"{project.rel(plan.requirements_file)}:\n"
+            + "\n".join(plan.requirements_added)
+            + "\nRun 'micropkg build-reqs' to compile them into requirements.txt."
+        )
+    if all_mode:
+        lines.append(f"Pulled and unpacked '{entry.source}'!")
+    else:
+        alias = f" as '{entry.alias}'" if entry.alias else ""
+        lines.append(f"Micro-package {entry.source} pulled and unpacked{alias}!")
+    return {
+        "message": "\n".join(lines),
+        "warnings": list(plan.warnings),
+        "module": plan.module,
+        "written": len(result.written),
+    }
+
+
+def _run_build_reqs(project: Project) -> dict[str, Any] | TaskFailed:
+    from .requirements import compile_requirements
+
+    if not project.requirements_in.is_file():
+        return {"message": f"Nothing to compile: no {project.rel(project.requirements_in)}."}
+    try:
+        compile_requirements(project.root, project.requirements_in, project.requirements_txt)
+    except MicropkgError as exc:
+        return TaskFailed(str(exc))
+    return {
+        "message": f"Compiled {project.rel(project.requirements_in)} into "
+        f"{project.rel(project.requirements_txt)}."
+    }
+
+
+class RequirementsFresh:
+    """doit ``uptodate``: True while ``requirements.txt`` was compiled from this ``.in``."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def __call__(self) -> bool:
+        from .requirements import requirements_stale
+
+        req_in, req_txt = self.project.requirements_in, self.project.requirements_txt
+        return not req_in.is_file() or not requirements_stale(req_in, req_txt)
+
+
+class PulledBefore:
+    """doit ``uptodate``: True when ``micropkg.lock`` records a pull of this source."""
+
+    def __init__(self, project: Project, source: str) -> None:
+        self.project, self.source = project, source
+
+    def __call__(self) -> bool:
+        from .lockfile import LOCK_NAME, read_lock
+
+        try:
+            lock = read_lock(self.project.root / LOCK_NAME)
+        except MicropkgError:
+            return False
+        return any(e.source == self.source for e in lock.entries.values())
+
+
 # --- task dicts ---------------------------------------------------------------------------
 
 
@@ -205,6 +291,90 @@ def package_tasks(ctx: TaskContext) -> Iterator[dict[str, Any]]:
         yield _package_task(ctx.project, plan, all_mode, digest)
 
 
+_PINNED = re.compile(r"^[A-Za-z0-9._-]+(\[[^\]]*\])?\s*===?\s*[A-Za-z0-9.!+_-]+\s*$")
+
+
+def pull_task_name(entry: PullEntry) -> str:
+    """A readable, doit-safe sub-task name: the alias, else the source's package name."""
+    if entry.alias:
+        base = entry.alias
+    else:
+        last = entry.source.rstrip("/").split("?", 1)[0].rsplit("/", 1)[-1]
+        for suffix in (".tar.gz", ".tgz"):
+            last = last.removesuffix(suffix)
+        base = re.split(r"[-=<>!~\[;@ ]", last, maxsplit=1)[0] or "source"
+    parts = normalize_destination(entry.destination)
+    return ".".join((*parts, base)) if parts else base
+
+
+def _pull_task(ctx: TaskContext, entry: PullEntry, name: str, all_mode: bool) -> dict[str, Any]:
+    from .sources import is_remote, load_fs_args, source_kind
+
+    project = ctx.project
+    base = project.root
+    uptodate: list[Any] = [
+        config_changed({"entry": entry.options(), "tool": __version__}),
+        PulledBefore(project, entry.source),
+    ]
+    task: dict[str, Any] = {
+        "name": name,
+        "doc": f"Pull {entry.source}",
+        "actions": [(_run_pull, [project, entry, base, all_mode, ctx.force])],
+        "uptodate": uptodate,
+        "verbosity": 1,
+    }
+    kind = source_kind(entry.source, base)
+    if kind == "local":
+        path = Path(
+            entry.source.split("://", 1)[-1] if entry.source.startswith("file://") else entry.source
+        )
+        task["file_dep"] = [project.rel(path if path.is_absolute() else base / path)]
+    elif is_remote(entry.source):
+        fs_args = None
+        if entry.fs_args:
+            fs_path = Path(entry.fs_args)
+            fs_args = load_fs_args(fs_path if fs_path.is_absolute() else base / fs_path)
+        uptodate.append(RemoteUnchanged(entry.source, fs_args))
+    elif not _PINNED.match(entry.source):
+        uptodate.append(False)  # an unpinned index requirement may resolve to a new release
+    return task
+
+
+def pull_tasks(ctx: TaskContext) -> Iterator[dict[str, Any]]:
+    """One doit sub-task per selected pull entry."""
+    yield {"name": None, "doc": "Pull micro-packages listed in the pull manifest."}
+    all_mode = ctx.pull_entries is None
+    entries = ctx.manifest.pull if all_mode else ctx.pull_entries or ()
+    seen: dict[str, int] = {}
+    for entry in entries:
+        name = pull_task_name(entry)
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}_{seen[name]}"
+        yield _pull_task(ctx, entry, name, all_mode)
+
+
+def build_reqs_task(project: Project) -> dict[str, Any]:
+    """Compile ``requirements.in`` into ``requirements.txt`` when it changed."""
+    task: dict[str, Any] = {
+        "doc": "Compile requirements.in into requirements.txt (pip-tools) when it changed.",
+        "actions": [(_run_build_reqs, [project])],
+        "uptodate": [RequirementsFresh(project)],
+        "verbosity": 1,
+    }
+    if project.requirements_in.is_file():
+        task["file_dep"] = [project.rel(project.requirements_in)]
+        task["targets"] = [project.rel(project.requirements_txt)]
+    return task
+
+
+PULL_ALL = {
+    "doc": "Pull every micro-package of the pull manifest, then run build_reqs.",
+    "actions": None,
+    "task_dep": ["pull", "build_reqs"],
+}
+
+
 def namespace(ctx: TaskContext) -> dict[str, Any]:
     """Task creators and DOIT_CONFIG bound to ``ctx`` (what the ``micropkg`` CLI runs)."""
 
@@ -212,8 +382,23 @@ def namespace(ctx: TaskContext) -> dict[str, Any]:
         """Package micro-packages listed in the package manifest."""
         return package_tasks(ctx)
 
+    def task_pull() -> Iterator[dict[str, Any]]:
+        """Pull micro-packages listed in the pull manifest."""
+        return pull_tasks(ctx)
+
+    def task_build_reqs() -> dict[str, Any]:
+        """Compile requirements.in into requirements.txt when it changed."""
+        return build_reqs_task(ctx.project)
+
+    def task_pull_all() -> dict[str, Any]:
+        """Pull every micro-package of the pull manifest, then run build_reqs."""
+        return dict(PULL_ALL)
+
     return {
         "task_package": task_package,
+        "task_pull": task_pull,
+        "task_build_reqs": task_build_reqs,
+        "task_pull_all": task_pull_all,
         "DOIT_CONFIG": default_config(ctx.project.root, _user_doit(ctx.project)),
     }
 
@@ -226,13 +411,20 @@ def _user_doit(project: Project) -> dict[str, Any]:
     return doit_table if isinstance(doit_table, dict) else {}
 
 
+_CWD_CONTEXTS: dict[Path, TaskContext] = {}
+
+
 def _cwd_context() -> TaskContext:
-    try:
-        ctx = TaskContext.load(Path.cwd())
-        acquire_lock(ctx.project)
-    except MicropkgError as exc:
-        raise InvalidTask(f"Error: {exc}") from None
-    return ctx
+    """The context of the project in the CWD, loaded once per process and locked."""
+    cwd = Path.cwd()
+    if cwd not in _CWD_CONTEXTS:
+        try:
+            ctx = TaskContext.load(cwd)
+            acquire_lock(ctx.project)
+        except MicropkgError as exc:
+            raise InvalidTask(f"Error: {exc}") from None
+        _CWD_CONTEXTS[cwd] = ctx
+    return _CWD_CONTEXTS[cwd]
 
 
 def _guard(creator: Callable[[], Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
@@ -273,6 +465,21 @@ def task_package(module: str, alias: str, env: str, destination: str) -> Iterato
             raise InvalidTask(f"Error: {exc}") from None
         ctx.package_entries = (entry,)
     return _guard(lambda: package_tasks(ctx))
+
+
+def task_pull() -> Iterator[dict[str, Any]]:
+    """Pull micro-packages listed in the pull manifest."""
+    return _guard(lambda: pull_tasks(_cwd_context()))
+
+
+def task_build_reqs() -> dict[str, Any]:
+    """Compile requirements.in into requirements.txt when it changed."""
+    return build_reqs_task(_cwd_context().project)
+
+
+def task_pull_all() -> dict[str, Any]:
+    """Pull every micro-package of the pull manifest, then run build_reqs."""
+    return dict(PULL_ALL)
 
 
 def _dodo_config() -> dict[str, Any]:

@@ -1,0 +1,121 @@
+"""``micropkg.lock``: what was pulled, from where, and every file written with its sha256."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from .errors import PullError
+
+__all__ = ["LOCK_NAME", "Lock", "LockEntry", "file_sha256", "read_lock", "render_lock"]
+
+LOCK_NAME = "micropkg.lock"
+LOCK_VERSION = 1
+
+
+def file_sha256(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One pulled micro-package, keyed by the module path it lives at in the project."""
+
+    module: str
+    """Where the code lives, relative to the project package (``pipelines.beta``)."""
+    source: str
+    sha256: str
+    version: str | None
+    package: str
+    """The package name inside the sdist (before any alias)."""
+    options: dict[str, str] = field(default_factory=dict)
+    requirements: tuple[str, ...] = ()
+    """The requirement lines this micro-package added to ``requirements.in``."""
+    files: dict[str, str] = field(default_factory=dict)
+    """Project-relative posix path → sha256 of the content written."""
+
+
+@dataclass(frozen=True)
+class Lock:
+    """All pulled micro-packages of a project."""
+
+    entries: dict[str, LockEntry] = field(default_factory=dict)
+
+    def owner_of(self, rel: str) -> str | None:
+        """The module whose pull wrote ``rel``, if any."""
+        for entry in self.entries.values():
+            if rel in entry.files:
+                return entry.module
+        return None
+
+
+def read_lock(path: Path) -> Lock:
+    """Read ``micropkg.lock`` (an absent file is an empty lock)."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return Lock()
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PullError(f"Cannot read '{path}': {exc}; fix or delete it.") from exc
+    entries: dict[str, LockEntry] = {}
+    raw = data.get("micropkg", {})
+    if not isinstance(raw, dict):
+        raise PullError(f"Cannot read '{path}': [micropkg] must be a table.")
+    for module, item in raw.items():
+        try:
+            entries[module] = LockEntry(
+                module=module,
+                source=str(item["source"]),
+                sha256=str(item["sha256"]),
+                version=item.get("version"),
+                package=str(item["package"]),
+                options={str(k): str(v) for k, v in item.get("options", {}).items()},
+                requirements=tuple(str(r) for r in item.get("requirements", ())),
+                files={str(k): str(v) for k, v in item.get("files", {}).items()},
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise PullError(
+                f"Cannot read '{path}': entry '{module}' is incomplete ({exc})."
+            ) from exc
+    return Lock(entries)
+
+
+def render_lock(lock: Lock) -> str:
+    """The TOML text of ``lock`` (stable order, so re-pulls leave it byte-identical)."""
+    import tomlkit
+
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("Written by `micropkg pull`: what was pulled and every file written."))
+    doc.add(
+        tomlkit.comment("Commit it: the next pull uses it to upgrade files and spot local edits.")
+    )
+    doc.add("version", LOCK_VERSION)
+    packages = tomlkit.table(is_super_table=True)
+    for module in sorted(lock.entries):
+        entry = lock.entries[module]
+        table = tomlkit.table()
+        table.add("source", entry.source)
+        table.add("sha256", entry.sha256)
+        if entry.version is not None:
+            table.add("version", entry.version)
+        table.add("package", entry.package)
+        options: Any = tomlkit.inline_table()
+        options.update(dict(sorted(entry.options.items())))
+        table.add("options", options)
+        requirements = tomlkit.array()
+        requirements.extend(entry.requirements)
+        requirements.multiline(bool(entry.requirements))
+        table.add("requirements", requirements)
+        files = tomlkit.table()
+        for rel in sorted(entry.files):
+            files.add(rel, entry.files[rel])
+        table.add("files", files)
+        packages.add(module, table)
+    doc.add("micropkg", packages)
+    return tomlkit.dumps(doc)
