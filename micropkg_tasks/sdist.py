@@ -338,9 +338,9 @@ class _BoundedReader(io.RawIOBase):
         return self._inner.tell()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        target = offset if whence == io.SEEK_SET else self._inner.tell() + offset
         if whence not in (io.SEEK_SET, io.SEEK_CUR):
             raise io.UnsupportedOperation("seek from the end of a gzip stream")
+        target = offset if whence == io.SEEK_SET else self._inner.tell() + offset
         if target > self._limit:
             raise _TooLarge
         return self._inner.seek(target)
