@@ -103,8 +103,14 @@ def _rewrite_group(
         members[f"{prefix}{rel}"] = data
 
 
-def build_package(project: Project, plan: PackagePlan) -> PackageResult:
-    """Write the sdist of ``plan`` (atomically) and publish it when the target is remote."""
+def build_package(
+    project: Project, plan: PackagePlan, *, manifest_entry: bool = False
+) -> PackageResult:
+    """Write the sdist of ``plan`` (atomically) and publish it when the target is remote.
+
+    Older versions of the same tarball are removed; for a manifest entry, so is the tarball
+    it produced last time under another alias or destination.
+    """
     from .requirements import parse_package_requirements
     from .sdist import SdistSpec, write_sdist
 
@@ -138,14 +144,16 @@ def build_package(project: Project, plan: PackagePlan) -> PackageResult:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / plan.filename
     write_sdist(target, spec)
-    removed = _remove_stale(project, plan, target)
+    removed = _remove_stale(project, plan, target, manifest_entry)
     return PackageResult(plan, str(target), removed, tuple(warnings))
 
 
 _VERSIONED = re.compile(r"^(?P<name>[a-z0-9_]+)-(?P<version>[^-/]+)\.tar\.gz$")
 
 
-def _remove_stale(project: Project, plan: PackagePlan, target: Path) -> tuple[str, ...]:
+def _remove_stale(
+    project: Project, plan: PackagePlan, target: Path, manifest_entry: bool
+) -> tuple[str, ...]:
     """Remove older tarballs of this entry: other versions, or the previous alias's tarball."""
     removed: list[str] = []
     stem = plan.filename.split("-", 1)[0]
@@ -154,6 +162,8 @@ def _remove_stale(project: Project, plan: PackagePlan, target: Path) -> tuple[st
         if other != target and match and match["name"] == stem:
             other.unlink(missing_ok=True)
             removed.append(str(other))
+    if not manifest_entry:
+        return tuple(removed)
     record = project.state_dir / "package" / f"{plan.entry.module_path}.last"
     try:
         previous = Path(record.read_text(encoding="utf-8").strip())

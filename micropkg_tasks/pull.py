@@ -88,6 +88,17 @@ def _inits_for_new_folders(folder: Path, stop: Path) -> list[Path]:
     return inits
 
 
+def _submodules(package_dir: Path) -> frozenset[str]:
+    """Names of the modules and sub-packages directly inside ``package_dir``."""
+    names = set()
+    for child in package_dir.iterdir():
+        if child.is_dir() and child.name != "config":
+            names.add(child.name)
+        elif child.suffix == ".py":
+            names.add(child.stem)
+    return frozenset(names)
+
+
 def _lay_out(
     project: Project,
     entry: PullEntry,
@@ -107,11 +118,18 @@ def _lay_out(
 
     writes: dict[Path, bytes] = {}
     warnings: list[str] = []
+    submodules = _submodules(root / package)
 
     def add(target: Path, source: Path, rel: str, rewrite: bool) -> None:
         data = source.read_bytes()
         if rewrite and rel.endswith(".py"):
-            result = rewrite_source(data, package, new_import, filename=project.rel(target))
+            result = rewrite_source(
+                data,
+                package,
+                new_import,
+                filename=project.rel(target),
+                submodules=submodules,
+            )
             data = result.text
             warnings.extend(result.warnings)
         writes[target] = data
@@ -284,7 +302,7 @@ def apply_plan(project: Project, plan: PullPlan, lock: Lock) -> PullResult:
         for tmp, target in staged:
             _replace(tmp, target)
             placed.append(target)
-    except BaseException:
+    except BaseException as exc:
         for target in placed:
             target.unlink(missing_ok=True)
         for backup, original in reversed(backups):
@@ -294,6 +312,11 @@ def apply_plan(project: Project, plan: PullPlan, lock: Lock) -> PullResult:
         for folder in reversed(created_dirs):
             with contextlib.suppress(OSError):
                 folder.rmdir()
+        if isinstance(exc, OSError):
+            raise PullError(
+                f"Cannot write the pulled files ({exc.strerror or exc}); the project was left "
+                "unchanged."
+            ) from exc
         raise
     for backup, _ in backups:
         backup.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import bisect
 import io
 import re
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -53,6 +53,7 @@ def rewrite_source(
     filename: str = "<string>",
     project_package: str | None = None,
     package_depth: int | None = None,
+    submodules: Collection[str] = (),
 ) -> RewriteResult:
     """Rewrite absolute references to module ``old`` (and ``old.<x>``) into ``new``.
 
@@ -65,6 +66,10 @@ def rewrite_source(
     of the micro-package (when ``package_depth``, the number of package levels between the
     micro-package root and this file, is given), absolute imports of ``project_package``
     outside ``old``, and files that are not valid Python (returned unchanged).
+
+    ``submodules`` names the modules and sub-packages directly inside ``old`` (``nodes``,
+    ``utils``): with a one-word ``old``, a string ``"old.nodes.x"`` is rewritten only when the
+    file imports ``old`` or its second component is one of them.
     """
     if not _worth_parsing(data, old, project_package, package_depth):
         return RewriteResult(data, False, ())
@@ -82,7 +87,7 @@ def rewrite_source(
     except (ValueError, RecursionError) as exc:
         return RewriteResult(data, False, (_not_python(filename, 1, str(exc)),))
 
-    rewriter = _Rewriter(text, old, new, filename, project_package, package_depth)
+    rewriter = _Rewriter(text, old, new, filename, project_package, package_depth, submodules)
     rewriter.run(tree)
     warnings = tuple(message for _, message in sorted(set(rewriter.warnings)))
     if not rewriter.edits:
@@ -151,8 +156,10 @@ class _Rewriter:
         filename: str,
         project_package: str | None,
         package_depth: int | None,
+        submodules: Collection[str] = (),
     ) -> None:
         self.text = text
+        self.submodules = frozenset(submodules)
         self.old = old
         self.old_parts = old.split(".")
         self.old_parent, _, self.old_last = old.rpartition(".")
@@ -409,10 +416,18 @@ class _Rewriter:
                 if not self.shadowed(scope, scopes, shadowing):
                     self.visit_chain(chain)
         # A one-word ``old`` ("data_proc") in a string is as likely a namespace or dataset
-        # name as a module path: rewrite such strings only in files importing ``old``.
-        if len(self.old_parts) > 1 or self.imports_old:
-            for string in strings:
+        # name as a module path: rewrite such strings only in files importing ``old``, or
+        # when they name one of its modules ("data_proc.nodes.helper" in a mock.patch).
+        for string in strings:
+            if len(self.old_parts) > 1 or self.imports_old or self.names_submodule(string):
                 self.visit_string(string)
+
+    def names_submodule(self, node: ast.Constant) -> bool:
+        """Whether the string is ``old.<submodule>[...]``."""
+        value = str(node.value)
+        if not value.startswith(self.old + "."):
+            return False
+        return value[len(self.old) + 1 :].split(".", 1)[0] in self.submodules
 
     def interesting_lines(self) -> list[int]:
         """Sorted numbers of the lines holding the root name of ``old`` or of the project

@@ -158,7 +158,7 @@ def _run_package(
     project: Project, plan: PackagePlan, all_mode: bool
 ) -> dict[str, Any] | TaskFailed:
     try:
-        result = build_package(project, plan)
+        result = build_package(project, plan, manifest_entry=all_mode)
     except MicropkgError as exc:
         return TaskFailed(str(exc))
     entry = plan.entry

@@ -122,10 +122,16 @@ def add_pipeline(
     return code
 
 
-def tree_snapshot(root: Path) -> dict[str, bytes]:
-    """Every file below ``root`` with its content (to assert that nothing was written)."""
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() or p.is_symlink()
-    }
+def tree_snapshot(root: Path, *, with_state: bool = False) -> dict[str, bytes]:
+    """Every file below ``root`` with its content (to assert that nothing was written).
+
+    ``.micropkg/`` (doit's database, locks: gitignored state) is left out unless asked for.
+    """
+    snapshot = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if (path.is_file() or path.is_symlink()) and (
+            with_state or not rel.startswith(".micropkg/")
+        ):
+            snapshot[rel] = path.read_bytes()
+    return snapshot

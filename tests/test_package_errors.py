@@ -17,7 +17,7 @@ def assert_clean_failure(result: object, root: Path, before: dict[str, bytes], t
     assert len(lines) == 1, err
     assert lines[0].startswith("Error: "), err
     assert text in lines[0], lines[0]
-    assert tree_snapshot(root) == before
+    assert tree_snapshot(root, with_state=True) == before
     assert not (root / "dist").exists()
 
 
@@ -31,13 +31,13 @@ def test_not_inside_a_kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     folder = tmp_path / "plain"
     write(folder / "pyproject.toml", '[project]\nname = "x"\n')
     monkeypatch.chdir(folder)
-    before = tree_snapshot(folder)
+    before = tree_snapshot(with_state=True, root=folder)
     result = cli("package", "pipelines.x")
     assert_clean_failure(result, folder, before, "Not inside a Kedro project")
 
 
 def test_missing_micro_package(with_pipeline: Path, cli) -> None:
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "pipelines.non_existing")
     missing = with_pipeline / "src/demo_proj/pipelines/non_existing"
     assert_clean_failure(result, with_pipeline, before, f"Directory '{missing}' doesn't exist.")
@@ -46,20 +46,20 @@ def test_missing_micro_package(with_pipeline: Path, cli) -> None:
 def test_empty_micro_package(with_pipeline: Path, cli) -> None:
     empty = with_pipeline / "src/demo_proj/pipelines/empty_dir"
     (empty / "__pycache__").mkdir(parents=True)
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "pipelines.empty_dir")
     assert_clean_failure(result, with_pipeline, before, f"'{empty}' is an empty directory.")
 
 
 def test_module_path_that_is_a_file(with_pipeline: Path, cli) -> None:
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "pipelines.data_proc.nodes")
     assert_clean_failure(result, with_pipeline, before, "only directories can be micro-packages")
 
 
 @pytest.mark.parametrize("bad", ["pipelines.data-proc", "pipelines..x", "pipelines.1abc", ".x"])
 def test_invalid_module_path(with_pipeline: Path, cli, bad: str) -> None:
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", bad)
     assert_clean_failure(
         result,
@@ -80,7 +80,7 @@ def test_invalid_module_path(with_pipeline: Path, cli, bad: str) -> None:
     ],
 )
 def test_invalid_alias(with_pipeline: Path, cli, alias: str, message: str) -> None:
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "pipelines.data_proc", "--alias", alias)
     assert_clean_failure(
         result, with_pipeline, before, f"'{alias}' is not a valid Python package name. {message}"
@@ -90,7 +90,7 @@ def test_invalid_alias(with_pipeline: Path, cli, alias: str, message: str) -> No
 def test_malformed_pyproject(with_pipeline: Path, cli) -> None:
     with (with_pipeline / "pyproject.toml").open("a") as fh:
         fh.write("\nthis is [not toml\n")
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "--all")
     assert_clean_failure(result, with_pipeline, before, "Failed to parse")
 
@@ -104,7 +104,7 @@ def test_unknown_manifest_key(with_pipeline: Path, cli) -> None:
     _append_manifest(
         with_pipeline, '[tool.kedro.micropkg.package]\n"pipelines.data_proc" = {bogus = 1}\n'
     )
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "--all")
     assert_clean_failure(
         result,
@@ -117,7 +117,7 @@ def test_unknown_manifest_key(with_pipeline: Path, cli) -> None:
 
 def test_unquoted_dotted_manifest_key(with_pipeline: Path, cli) -> None:
     _append_manifest(with_pipeline, "[tool.kedro.micropkg.package]\npipelines.data_proc = {}\n")
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "--all")
     assert_clean_failure(
         result, with_pipeline, before, 'write it quoted, as "pipelines.data_proc" = { ... }'
@@ -130,7 +130,7 @@ def test_both_manifest_tables(with_pipeline: Path, cli) -> None:
         '[tool.kedro.micropkg.package]\n"pipelines.data_proc" = {}\n\n'
         '[tool.micropkg.package]\n"pipelines.data_proc" = {}\n',
     )
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "--all")
     assert_clean_failure(result, with_pipeline, before, "keep only one")
 
@@ -140,7 +140,7 @@ def test_non_pep508_requirement(with_pipeline: Path, cli) -> None:
         with_pipeline / "src/demo_proj/pipelines/data_proc/requirements.txt",
         "pandas>=1.0\n-r other.txt\n",
     )
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "pipelines.data_proc")
     assert_clean_failure(result, with_pipeline, before, "line 2")
     assert "-r other.txt" in result.err
@@ -152,19 +152,19 @@ def test_bad_requirement_in_all_mode_writes_nothing(with_pipeline: Path, cli) ->
         with_pipeline,
         '[tool.kedro.micropkg.package]\n"pipelines.data_proc" = {}\n"pipelines.second" = {}\n',
     )
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "--all")
     assert_clean_failure(result, with_pipeline, before, "./local/pkg.whl")
 
 
 def test_name_and_all_together(with_pipeline: Path, cli) -> None:
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "pipelines.data_proc", "--all")
     assert_clean_failure(result, with_pipeline, before, "not both")
 
 
 def test_neither_name_nor_all(with_pipeline: Path, cli) -> None:
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package")
     assert_clean_failure(
         result,
@@ -177,7 +177,7 @@ def test_neither_name_nor_all(with_pipeline: Path, cli) -> None:
 
 def test_destination_is_a_file(with_pipeline: Path, cli) -> None:
     write(with_pipeline / "afile", "x")
-    before = tree_snapshot(with_pipeline)
+    before = tree_snapshot(with_state=True, root=with_pipeline)
     result = cli("package", "pipelines.data_proc", "-d", "afile")
     assert_clean_failure(result, with_pipeline, before, "is a file, not a folder")
 
