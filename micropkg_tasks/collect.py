@@ -122,15 +122,16 @@ def _static_version(init_file: Path) -> str | None:
     except (SyntaxError, ValueError):
         return None
     for node in tree.body:
-        targets: list[ast.expr] = []
+        value: ast.expr | None
         if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = [node.target]
-        if any(isinstance(t, ast.Name) and t.id == "__version__" for t in targets):
-            value = node.value  # type: ignore[union-attr]
-            if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                return value.value
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign):
+            targets, value = [node.target], node.value
+        else:
+            continue
+        is_version = any(isinstance(t, ast.Name) and t.id == "__version__" for t in targets)
+        if is_version and isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return value.value
     return None
 
 

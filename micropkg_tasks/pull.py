@@ -287,12 +287,12 @@ def apply_plan(project: Project, plan: PullPlan, lock: Lock) -> PullResult:
             for folder in reversed(missing):
                 folder.mkdir()
                 created_dirs.append(folder)
-            fd, tmp = tempfile.mkstemp(
+            fd, tmp_name = tempfile.mkstemp(
                 prefix=f".{target.name}.", suffix=".micropkg-tmp", dir=target.parent
             )
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            staged.append((Path(tmp), target))
+            staged.append((Path(tmp_name), target))
         # Commit: move old files aside, then move the staged files in.
         for path in (*(t for _, t in staged), *plan.removals):
             if path.exists():

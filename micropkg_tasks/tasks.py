@@ -126,7 +126,8 @@ class RemoteUnchanged:
     """doit ``uptodate``: True while the remote object keeps the ukey/ETag seen last time."""
 
     def __init__(self, url: str, fs_args: dict[str, Any] | None = None) -> None:
-        self.url, self.fs_args, self.key = url, fs_args, None
+        self.url, self.fs_args = url, fs_args
+        self.key: str | None = None
 
     def configure_task(self, task: Any) -> None:
         """Save the key seen at the end of a successful run."""
@@ -448,7 +449,7 @@ _PACKAGE_PARAMS = [
 ]
 
 
-@task_params(_PACKAGE_PARAMS)
+@task_params(_PACKAGE_PARAMS)  # type: ignore[untyped-decorator]
 def task_package(module: str, alias: str, env: str, destination: str) -> Iterator[dict[str, Any]]:
     """Package micro-packages listed in the package manifest (or --module)."""
     ctx = _cwd_context()

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kedro_venvs import *  # noqa: F403  (side venvs with Kedro 0.19.15 / 1.x)
 from projects import make_project
+from servers import *  # noqa: F403  (test servers: S3, HTTP, package index)
 
 from micropkg_tasks.cli import main
 
@@ -64,6 +66,3 @@ def project_factory(tmp_path: Path) -> Callable[..., Path]:
 
     return factory
 
-
-from kedro_venvs import *  # noqa: E402, F403
-from servers import *  # noqa: F403  (test servers: S3, HTTP, package index)
