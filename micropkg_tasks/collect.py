@@ -14,6 +14,7 @@ __all__ = [
     "EXCLUDED_DIRS",
     "EXCLUDED_FILES",
     "Collected",
+    "ConfigIndex",
     "collect",
     "is_parameter_file",
     "read_version",
@@ -79,8 +80,44 @@ def is_parameter_file(rel: str, name: str) -> bool:
     return bool(dirs) and dirs[0].startswith("parameters") and basename == f"{name}.yml"
 
 
-def collect(project: Project, module_path: str, env: str = "base") -> Collected:
-    """Collect the files of micro-package ``module_path`` (e.g. ``pipelines.data_science``)."""
+class ConfigIndex:
+    """The parameter files of one ``conf/<env>`` folder by micro-package name (one walk)."""
+
+    def __init__(self, conf_dir: Path) -> None:
+        self.conf_dir = conf_dir
+        self._by_name: dict[str, list[tuple[Path, str]]] = {}
+        if conf_dir.is_dir():
+            for path, rel in walk_files(conf_dir):
+                for name in _candidate_names(rel):
+                    if is_parameter_file(rel, name):
+                        self._by_name.setdefault(name, []).append((path, rel))
+
+    def files_for(self, name: str) -> tuple[tuple[Path, str], ...]:
+        """Parameter files of micro-package ``name``, sorted by relative path."""
+        return tuple(self._by_name.get(name, ()))
+
+
+def _candidate_names(rel: str) -> set[str]:
+    """Names a conf file could be a parameter file of (then checked by the real rule)."""
+    *dirs, base = rel.split("/")
+    names = set(dirs)
+    if base.endswith(".yml"):
+        stem = base[: -len(".yml")]
+        names.add(stem.removeprefix("parameters_"))
+        names.add(stem)
+    return names
+
+
+def collect(
+    project: Project,
+    module_path: str,
+    env: str = "base",
+    config_index: ConfigIndex | None = None,
+) -> Collected:
+    """Collect the files of micro-package ``module_path`` (e.g. ``pipelines.data_science``).
+
+    Pass a ``config_index`` of ``conf/<env>`` to share one walk between micro-packages.
+    """
     parts = module_path.split(".")
     code_dir = project.package_dir.joinpath(*parts)
     if not code_dir.is_dir():
@@ -100,13 +137,10 @@ def collect(project: Project, module_path: str, env: str = "base") -> Collected:
     tests = walk_files(tests_dir) if tests_dir.is_dir() else []
 
     conf_dir = project.conf_root / env
-    name = parts[-1]
-    config = (
-        [(p, rel) for p, rel in walk_files(conf_dir) if is_parameter_file(rel, name)]
-        if conf_dir.is_dir()
-        else []
-    )
-    return Collected(code_dir, tests_dir, conf_dir, tuple(code), tuple(config), tuple(tests))
+    if config_index is None or config_index.conf_dir != conf_dir:
+        config_index = ConfigIndex(conf_dir)
+    config = config_index.files_for(parts[-1])
+    return Collected(code_dir, tests_dir, conf_dir, tuple(code), config, tuple(tests))
 
 
 def _static_version(init_file: Path) -> str | None:

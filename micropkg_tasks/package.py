@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .collect import Collected, collect, read_version
+from .collect import Collected, ConfigIndex, collect, read_version
 from .errors import PackageError
 from .manifest import PackageEntry
 from .names import sdist_basename
@@ -56,9 +56,11 @@ def _location(project: Project, destination: str | None) -> tuple[str, bool]:
     return str(path if path.is_absolute() else project.root / path), False
 
 
-def plan_package(project: Project, entry: PackageEntry) -> PackagePlan:
+def plan_package(
+    project: Project, entry: PackageEntry, config_index: ConfigIndex | None = None
+) -> PackagePlan:
     """Collect the inputs of ``entry`` and compute its target (no file is written)."""
-    collected = collect(project, entry.module_path, entry.env)
+    collected = collect(project, entry.module_path, entry.env, config_index)
     version = read_version(project, entry.module_path)
     location, remote = _location(project, entry.destination)
     if not remote and Path(location).is_file():

@@ -24,6 +24,7 @@ from doit.exceptions import InvalidTask, TaskFailed
 from doit.tools import config_changed
 
 from . import __version__
+from .collect import ConfigIndex
 from .errors import MicropkgError, ProjectError
 from .manifest import Manifest, PackageEntry, PullEntry, load_manifest, package_entry
 from .names import normalize_destination
@@ -55,6 +56,7 @@ class TaskContext:
     """None: every pull manifest entry; else these entries only (single mode)."""
     force: bool = False
     plans: dict[str, PackagePlan] = field(default_factory=dict)
+    config_indexes: dict[str, ConfigIndex] = field(default_factory=dict)
 
     @classmethod
     def load(cls, start: Path) -> TaskContext:
@@ -74,7 +76,11 @@ class TaskContext:
         result = []
         for entry in entries:
             if entry.module_path not in self.plans:
-                self.plans[entry.module_path] = plan_package(self.project, entry)
+                if entry.env not in self.config_indexes:
+                    conf_dir = self.project.conf_root / entry.env
+                    self.config_indexes[entry.env] = ConfigIndex(conf_dir)
+                index = self.config_indexes[entry.env]
+                self.plans[entry.module_path] = plan_package(self.project, entry, index)
             result.append((self.plans[entry.module_path], all_mode))
         return result
 
