@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import tomllib
 
+from ._toml import toml_string
 from .errors import PullError
 
 __all__ = ["LOCK_NAME", "Lock", "LockEntry", "file_sha256", "read_lock", "render_lock"]
@@ -87,35 +87,35 @@ def read_lock(path: Path) -> Lock:
 
 
 def render_lock(lock: Lock) -> str:
-    """The TOML text of ``lock`` (stable order, so re-pulls leave it byte-identical)."""
-    import tomlkit
+    """The TOML text of ``lock``: stable order, so re-pulls leave it byte-identical.
 
-    doc = tomlkit.document()
-    doc.add(tomlkit.comment("Written by `micropkg pull`: what was pulled and every file written."))
-    doc.add(
-        tomlkit.comment("Commit it: the next pull uses it to upgrade files and spot local edits.")
-    )
-    doc.add("version", LOCK_VERSION)
-    packages = tomlkit.table(is_super_table=True)
+    Written by hand (strings, string arrays and tables only): this runs on every pull and
+    tomlkit's document model costs far more than the pull itself.
+    """
+    q = toml_string
+    lines = [
+        "# Written by `micropkg pull`: what was pulled and every file written.",
+        "# Commit it: the next pull uses it to upgrade files and spot local edits.",
+        f"version = {LOCK_VERSION}",
+    ]
     for module in sorted(lock.entries):
         entry = lock.entries[module]
-        table = tomlkit.table()
-        table.add("source", entry.source)
-        table.add("sha256", entry.sha256)
+        key = q(module)
+        lines += [
+            "",
+            f"[micropkg.{key}]",
+            f"source = {q(entry.source)}",
+            f"sha256 = {q(entry.sha256)}",
+        ]
         if entry.version is not None:
-            table.add("version", entry.version)
-        table.add("package", entry.package)
-        options: Any = tomlkit.inline_table()
-        options.update(dict(sorted(entry.options.items())))
-        table.add("options", options)
-        requirements = tomlkit.array()
-        requirements.extend(entry.requirements)
-        requirements.multiline(bool(entry.requirements))
-        table.add("requirements", requirements)
-        files = tomlkit.table()
-        for rel in sorted(entry.files):
-            files.add(rel, entry.files[rel])
-        table.add("files", files)
-        packages.add(module, table)
-    doc.add("micropkg", packages)
-    return tomlkit.dumps(doc)
+            lines.append(f"version = {q(entry.version)}")
+        lines.append(f"package = {q(entry.package)}")
+        options = ", ".join(f"{k} = {q(v)}" for k, v in sorted(entry.options.items()))
+        lines.append(f"options = {{{options}}}" if options else "options = {}")
+        if entry.requirements:
+            lines += ["requirements = [", *(f"    {q(r)}," for r in entry.requirements), "]"]
+        else:
+            lines.append("requirements = []")
+        lines += ["", f"[micropkg.{key}.files]"]
+        lines += [f"{q(rel)} = {q(entry.files[rel])}" for rel in sorted(entry.files)]
+    return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from ._toml import toml_string
 from .errors import PackageError, PullError
 from .names import sdist_basename
 
@@ -58,15 +59,6 @@ _DIR_MODE = 0o755
 # PEP 508 distribution names (ASCII only); the package folder name doubles as one.
 _PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_TOML_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,21 +83,6 @@ class SdistSpec:
 def sdist_top(name: str, version: str) -> str:
     """The sdist's file stem and top folder: PEP 625 ``{normalized_name}-{canonical_version}``."""
     return sdist_basename(name, version)
-
-
-def toml_string(value: str) -> str:
-    """``value`` as a TOML basic string (double-quoted, escaped), e.g. for jinja's ``toml_str``."""
-    out = ['"']
-    for char in value:
-        escaped = _TOML_ESCAPES.get(char)
-        if escaped is not None:
-            out.append(escaped)
-        elif _CONTROL_RE.match(char):
-            out.append(f"\\u{ord(char):04X}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
 
 
 def _template_sources() -> dict[str, str]:

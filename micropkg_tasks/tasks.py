@@ -96,8 +96,15 @@ def default_config(project_root: Path, user_doit: dict[str, Any] | None = None) 
         # `doit list` shows one line per micro-package (doit hides sub-tasks by default).
         "subtasks": True,
     }
-    (project_root / STATE_DIR).mkdir(exist_ok=True)
+    make_state_dir(project_root / STATE_DIR)
     return {k: v for k, v in defaults.items() if k not in (user_doit or {})}
+
+
+def make_state_dir(path: Path) -> None:
+    """Create ``.micropkg/`` with a ``.gitignore`` of ``*``: git never shows our state."""
+    if not path.is_dir():
+        path.mkdir()
+        (path / ".gitignore").write_text("# micropkg-tasks state\n*\n", encoding="utf-8")
 
 
 _HELD_LOCKS: dict[Path, int] = {}
@@ -107,7 +114,7 @@ def acquire_lock(project: Project) -> None:
     """Hold ``.micropkg/lock`` for this process: one micropkg/doit run per project at a time."""
     if project.root in _HELD_LOCKS:
         return
-    project.state_dir.mkdir(exist_ok=True)
+    make_state_dir(project.state_dir)
     fd = os.open(project.state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
