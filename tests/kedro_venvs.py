@@ -157,6 +157,7 @@ def _healthy(venv: Path, probe: str) -> bool:
         return False
     proc = subprocess.run(
         [str(python), "-c", probe],
+        cwd=venv,  # not the repository: `import micropkg_tasks` must find the installed copy
         env=subprocess_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
