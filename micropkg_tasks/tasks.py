@@ -436,7 +436,7 @@ def _cwd_context() -> TaskContext:
             ctx = TaskContext.load(cwd)
             acquire_lock(ctx.project)
         except MicropkgError as exc:
-            raise InvalidTask(f"Error: {exc}") from None
+            raise InvalidTask(str(exc)) from None
         _CWD_CONTEXTS[cwd] = ctx
     return _CWD_CONTEXTS[cwd]
 
@@ -445,7 +445,7 @@ def _guard(creator: Callable[[], Iterator[dict[str, Any]]]) -> Iterator[dict[str
     try:
         yield from creator()
     except MicropkgError as exc:
-        raise InvalidTask(f"Error: {exc}") from None
+        raise InvalidTask(str(exc)) from None
 
 
 _PACKAGE_PARAMS = [
@@ -476,7 +476,7 @@ def task_package(module: str, alias: str, env: str, destination: str) -> Iterato
                 source_prefix=ctx.project.rel(ctx.project.package_dir),
             )
         except MicropkgError as exc:
-            raise InvalidTask(f"Error: {exc}") from None
+            raise InvalidTask(str(exc)) from None
         ctx.package_entries = (entry,)
     return _guard(lambda: package_tasks(ctx))
 
