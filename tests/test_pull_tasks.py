@@ -1,0 +1,607 @@
+"""The doit side of pull: ``pull --all`` incrementality, remote ETags, ``pull_all`` with an
+offline pip-tools compile, ``build-reqs [--check]`` and ``status``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from projects import add_pipeline, tree_snapshot, write
+from servers import HTTPFileServer, S3Server
+from wheelhouse import build_wheel
+
+import micropkg_tasks.sources as sources_module
+
+Cli = Callable[..., Any]
+
+PIPELINES = ("data_proc", "reporting", "cleaning")
+DATA_PROC = "../src_proj/dist/data_proc-0.1.tar.gz"
+REPORTING = "../src_proj/dist/reporting-0.1.tar.gz"
+CLEANING = "../src_proj/dist/cleaning-0.1.tar.gz"
+MANIFEST = f"""
+[tool.kedro.micropkg.pull]
+"{DATA_PROC}" = {{env = "local"}}
+"{REPORTING}" = {{alias = "beta", destination = "pipelines"}}
+"{CLEANING}" = {{}}
+"""
+#: Where each entry's parameters file lands (proof of its options).
+PLACED = {
+    DATA_PROC: ("src/demo_proj/data_proc/pipeline.py", "conf/local/parameters_data_proc.yml"),
+    REPORTING: ("src/demo_proj/pipelines/beta/pipeline.py", "conf/base/parameters_beta.yml"),
+    CLEANING: ("src/demo_proj/cleaning/pipeline.py", "conf/base/parameters_cleaning.yml"),
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_filesystems() -> None:
+    """Drop fsspec's cached S3 filesystem instances (each test has its own AWS environment)."""
+    import fsspec
+
+    fsspec.get_filesystem_class("s3").clear_instance_cache()
+
+
+def package(cli: Cli, root: Path, module: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``micropkg package <module>`` run in ``root``; the CWD is restored afterwards."""
+    previous = Path.cwd()
+    monkeypatch.chdir(root)
+    try:
+        result = cli("package", module)
+    finally:
+        monkeypatch.chdir(previous)
+    assert result.code == 0, result.err
+    return root / "dist" / f"{module.rsplit('.', 1)[-1]}-0.1.tar.gz"
+
+
+@pytest.fixture
+def source(
+    project: Path,
+    project_factory: Callable[..., Path],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    """``src_proj`` beside ``project`` with three pipelines, each packaged into ``dist/``."""
+    root = project_factory("src_proj")
+    assert root.parent == project.parent
+    for name in PIPELINES:
+        add_pipeline(root, name, requirements="alpha>=1.0\n" if name == "data_proc" else None)
+        package(cli, root, f"pipelines.{name}", monkeypatch)
+    return root
+
+
+def append(path: Path, text: str) -> None:
+    """Append ``text`` to ``path``."""
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+@pytest.fixture
+def manifest_project(project: Path, source: Path) -> Path:
+    """The consumer with three pull entries (plain, alias+destination, env)."""
+    append(project / "pyproject.toml", MANIFEST)
+    return project
+
+
+def stamps(root: Path) -> dict[str, tuple[int, bytes]]:
+    """(mtime_ns, content) of every project file outside the doit state."""
+    return {
+        rel: ((root / rel).stat().st_mtime_ns, data) for rel, data in tree_snapshot(root).items()
+    }
+
+
+def changed(before: dict[str, tuple[int, bytes]], after: dict[str, tuple[int, bytes]]) -> set[str]:
+    """Files written, created or removed between two :func:`stamps`."""
+    return {rel for rel in before.keys() | after.keys() if before.get(rel) != after.get(rel)}
+
+
+def pulled_keys(out: str) -> set[str]:
+    """The sources of the ``Pulled and unpacked '<source>'!`` lines."""
+    prefix = "Pulled and unpacked '"
+    return {line[len(prefix) : -2] for line in out.splitlines() if line.startswith(prefix)}
+
+
+def pull_all(cli: Cli) -> tuple[Any, set[str]]:
+    """``micropkg pull --all`` (must succeed) and the entries it pulled."""
+    result = cli("pull", "--all")
+    assert result.code == 0, result.err
+    assert result.err == "", result.err
+    return result, pulled_keys(result.out)
+
+
+def edit_source(root: Path, name: str) -> None:
+    """Change a source pipeline's ``nodes.py``."""
+    append(root / "src/demo_proj/pipelines" / name / "nodes.py", "\n\nEDITED = True\n")
+
+
+# --------------------------------------------------------------------------- pull --all
+
+
+def test_pull_all_then_nothing(manifest_project: Path, cli: Cli) -> None:
+    root = manifest_project
+    result, keys = pull_all(cli)
+    assert keys == set(PLACED)
+    assert result.out.splitlines()[-1] == "Micro-packages pulled and unpacked!"
+    for code, params in PLACED.values():
+        assert (root / code).is_file(), code
+        assert (root / params).is_file(), params
+    beta = (root / "src/demo_proj/pipelines/beta/pipeline.py").read_text()
+    assert "from demo_proj.pipelines.beta.nodes import helper" in beta
+    assert (root / "tests/pipelines/beta/test_pipeline.py").is_file()
+    assert (root / "tests/cleaning/test_pipeline.py").is_file()
+    assert not (root / "conf/base/parameters_data_proc.yml").exists()
+
+    before = tree_snapshot(root)  # doit re-saves its group task 'pull' in .micropkg/
+    again, keys = pull_all(cli)
+    assert keys == set()
+    assert again.out == "All micro-packages are up to date.\n"
+    assert tree_snapshot(root) == before
+
+    status = cli("status")
+    assert status.out.splitlines() == [
+        f"cleaning  0.1  {CLEANING}  [clean]",
+        f"data_proc  0.1  {DATA_PROC}  [clean]",
+        f"pipelines.beta  0.1  {REPORTING}  [clean]",
+    ]
+
+
+def test_rebuilding_one_tarball_repulls_exactly_that_entry(
+    manifest_project: Path, source: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = manifest_project
+    pull_all(cli)
+    edit_source(source, "cleaning")
+    package(cli, source, "pipelines.cleaning", monkeypatch)
+
+    before = stamps(root)
+    result, keys = pull_all(cli)
+    assert keys == {CLEANING}
+    assert result.out.splitlines()[-1] == "Micro-packages pulled and unpacked!"
+    assert changed(before, stamps(root)) == {"src/demo_proj/cleaning/nodes.py", "micropkg.lock"}
+    assert "EDITED = True" in (root / "src/demo_proj/cleaning/nodes.py").read_text()
+    assert pull_all(cli)[1] == set()
+
+
+def test_repackaging_unchanged_source_pulls_nothing(
+    manifest_project: Path, source: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-running ``micropkg package`` with no change keeps the tarball: nothing to pull."""
+    pull_all(cli)
+    tarball = source / "dist/reporting-0.1.tar.gz"
+    later = tarball.stat().st_mtime + 5
+    os.utime(tarball, (later, later))  # a newer mtime alone is not a change (md5 check)
+    package(cli, source, "pipelines.reporting", monkeypatch)
+    assert pull_all(cli)[1] == set()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected"),
+    [
+        (
+            '{alias = "beta", destination = "pipelines"}',
+            '{alias = "gamma", destination = "pipelines"}',
+            REPORTING,
+            {"src/demo_proj/pipelines/gamma/pipeline.py", "conf/base/parameters_gamma.yml"},
+        ),
+        (
+            '{env = "local"}',
+            '{env = "base"}',
+            DATA_PROC,
+            {"conf/base/parameters_data_proc.yml"},
+        ),
+        (
+            f'"{CLEANING}" = {{}}',
+            f'"{CLEANING}" = {{destination = "pipelines"}}',
+            CLEANING,
+            {
+                "src/demo_proj/pipelines/cleaning/pipeline.py",
+                "tests/pipelines/cleaning/__init__.py",
+            },
+        ),
+    ],
+    ids=["alias", "env", "destination"],
+)
+def test_changing_one_option_repulls_that_entry_only(
+    manifest_project: Path, cli: Cli, old: str, new: str, key: str, expected: set[str]
+) -> None:
+    root = manifest_project
+    pull_all(cli)
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text()
+    assert text.count(old) == 1
+    pyproject.write_text(text.replace(old, new))
+
+    before = stamps(root)
+    _, keys = pull_all(cli)
+    assert keys == {key}
+    writes = changed(before, stamps(root)) - {"pyproject.toml", "micropkg.lock"}
+    assert expected <= writes
+    others = {path for k, paths in PLACED.items() if k != key for path in paths}
+    assert not writes & others
+    assert pull_all(cli)[1] == set()
+
+
+def test_env_change_moves_the_parameters(manifest_project: Path, cli: Cli) -> None:
+    """An upgrade, not a copy: the file of the old env (written by the last pull) is removed."""
+    root = manifest_project
+    pull_all(cli)
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('{env = "local"}', '{env = "base"}'))
+    pull_all(cli)
+    assert (root / "conf/base/parameters_data_proc.yml").is_file()
+    assert not (root / "conf/local/parameters_data_proc.yml").exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="single pulls and manifest entries share doit task names (pull:<tarball stem>): a "
+    "failed 'micropkg pull' of an unrelated source named data_proc-*.tar.gz erases the state of "
+    "the manifest's pull:data_proc, so the next 'pull --all' pulls it again",
+)
+def test_failed_single_pull_does_not_invalidate_manifest_entry(
+    manifest_project: Path, cli: Cli, tmp_path: Path
+) -> None:
+    pull_all(cli)
+    failed = cli("pull", str(tmp_path / "elsewhere" / "data_proc-0.1.tar.gz"))
+    assert failed.code == 1
+    result, keys = pull_all(cli)
+    assert keys == set()
+    assert result.out == "All micro-packages are up to date.\n"
+
+
+# --------------------------------------------------------------------------- remote source
+
+
+@pytest.fixture
+def fetches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every source that ``sources.fetch`` downloads, in order."""
+    calls: list[str] = []
+    real = sources_module.fetch
+
+    def spy(source: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(source)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(sources_module, "fetch", spy)
+    return calls
+
+
+def test_remote_s3_source_compares_etag(
+    project: Path,
+    source: Path,
+    cli: Cli,
+    s3: S3Server,
+    s3_bucket: str,
+    fetches: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = project
+    tarball = source / "dist/data_proc-0.1.tar.gz"
+    url = s3.put(s3_bucket, "pkgs/data_proc-0.1.tar.gz", tarball.read_bytes())
+    append(root / "pyproject.toml", f'\n[tool.kedro.micropkg.pull]\n"{url}" = {{}}\n')
+
+    assert pull_all(cli)[1] == {url}
+    assert fetches == [url]
+
+    before = stamps(root)
+    result, keys = pull_all(cli)
+    assert (keys, result.out) == (set(), "All micro-packages are up to date.\n")
+    assert fetches == [url], "an unchanged object was downloaded again"
+    assert changed(before, stamps(root)) == set()
+
+    s3.put(s3_bucket, "pkgs/data_proc-0.1.tar.gz", tarball.read_bytes())  # same bytes, same ETag
+    assert pull_all(cli)[1] == set()
+    assert fetches == [url]
+
+    edit_source(source, "data_proc")
+    s3.put(
+        s3_bucket,
+        "pkgs/data_proc-0.1.tar.gz",
+        package(cli, source, "pipelines.data_proc", monkeypatch).read_bytes(),
+    )
+    assert pull_all(cli)[1] == {url}
+    assert fetches == [url, url]
+    assert changed(before, stamps(root)) == {"src/demo_proj/data_proc/nodes.py", "micropkg.lock"}
+    assert pull_all(cli)[1] == set()
+
+
+def test_remote_http_source_compares_etag(
+    project: Path,
+    source: Path,
+    cli: Cli,
+    http_server: HTTPFileServer,
+    fetches: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same over HTTP with ``fs-args`` in the manifest: an unchanged ETag means no GET."""
+    root = project
+    tarball = source / "dist/data_proc-0.1.tar.gz"
+    url = http_server.put("data_proc-0.1.tar.gz", tarball.read_bytes())
+    http_server.write_fs_args(root / "http.yml")
+    append(
+        root / "pyproject.toml",
+        f'\n[tool.kedro.micropkg.pull]\n"{url}" = {{fs-args = "http.yml"}}\n',
+    )
+
+    assert pull_all(cli)[1] == {url}
+    http_server.log.clear()
+    assert pull_all(cli)[1] == set()
+    assert fetches == [url]
+    assert [method for method, _, _ in http_server.log if method == "GET"] == []
+
+    edit_source(source, "data_proc")
+    package(cli, source, "pipelines.data_proc", monkeypatch)
+    http_server.put("data_proc-0.1.tar.gz", tarball.read_bytes())
+    assert pull_all(cli)[1] == {url}
+    assert "EDITED = True" in (root / "src/demo_proj/data_proc/nodes.py").read_text()
+
+
+# --------------------------------------------------------------------------- pull_all + build_reqs
+
+
+@pytest.fixture
+def offline_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A wheelhouse (alpha 1.0 → beta 2.0) and pip configured to use only it."""
+    house = tmp_path / "wheelhouse"
+    build_wheel(house, "alpha", "1.0", requires=["beta>=2"])
+    build_wheel(house, "beta", "2.0")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(house))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return house
+
+
+@pytest.fixture
+def consumer(
+    project_factory: Callable[..., Path],
+    source: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Path]:
+    """A consumer without requirements.txt, pulling ``data_proc`` (needs ``alpha>=1.0``)."""
+    root = project_factory("consumer", requirements="")
+    append(root / "pyproject.toml", f'\n[tool.kedro.micropkg.pull]\n"{DATA_PROC}" = {{}}\n')
+    monkeypatch.chdir(root)
+    yield root
+
+
+def assert_compiled(root: Path, tmp_path: Path) -> str:
+    """requirements.txt pins alpha and beta, records the input's hash, and leaks no paths."""
+    text = (root / "requirements.txt").read_text()
+    lines = text.splitlines()
+    assert "alpha==1.0" in lines
+    assert "beta==2.0" in lines
+    digest = hashlib.sha256((root / "requirements.in").read_bytes()).hexdigest()
+    assert f"# micropkg: requirements.in sha256={digest}" in lines
+    assert "micropkg build-reqs" in text
+    assert "--find-links" not in text
+    assert "--no-index" not in text
+    assert str(tmp_path) not in text
+    assert "/tmp" not in text
+    return text
+
+
+def mtime(path: Path) -> int:
+    return path.stat().st_mtime_ns
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pull_all checks build_reqs' up-to-date state before the pull tasks run (no ordering "
+    "between 'pull' and 'build_reqs'), so the requirements a pull adds are compiled only by the "
+    "next run",
+)
+@pytest.mark.parametrize("upgrade", [False, True], ids=["first-pull", "upgrade"])
+def test_doit_pull_all_compiles_what_its_pull_added(
+    consumer: Path,
+    source: Path,
+    offline_pip: Path,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    upgrade: bool,
+) -> None:
+    root = consumer
+    if upgrade:
+        build_wheel(offline_pip, "gamma", "0.5")
+        cli("doit", "pull_all")
+        cli("doit", "build_reqs")
+        write(source / "src/demo_proj/pipelines/data_proc/requirements.txt", "alpha>=1.0\ngamma\n")
+        package(cli, source, "pipelines.data_proc", monkeypatch)
+    result = cli("doit", "pull_all")
+    assert result.code == 0, result.err
+    assert pulled_keys(result.out) == {DATA_PROC}
+    assert "Compiled requirements.in into requirements.txt." in result.out
+    text = assert_compiled(root, tmp_path)
+    assert ("gamma==0.5" in text.splitlines()) is upgrade
+
+
+def test_doit_pull_all_offline_compile_then_only_when_requirements_in_changes(
+    consumer: Path, offline_pip: Path, cli: Cli, tmp_path: Path
+) -> None:
+    root = consumer
+    result = cli("doit", "pull_all")
+    assert result.code == 0, result.err
+    assert pulled_keys(result.out) == {DATA_PROC}
+    assert (root / "src/demo_proj/data_proc/pipeline.py").is_file()
+    assert "alpha>=1.0" in (root / "requirements.in").read_text().splitlines()
+    # Compiles here unless pull_all already did (see the xfail test above).
+    result = cli("doit", "build_reqs")
+    assert result.code == 0, result.err
+    assert_compiled(root, tmp_path)
+
+    stamp = mtime(root / "requirements.txt")
+    before = tree_snapshot(root)
+    again = cli("doit", "pull_all")
+    assert (again.code, again.out, again.err) == (0, "", "")
+    assert mtime(root / "requirements.txt") == stamp
+    assert tree_snapshot(root) == before
+
+    # A hand edit of requirements.in: build_reqs (alone or through pull_all) recompiles once.
+    append(root / "requirements.in", "beta>=1.5\n")
+    result = cli("doit", "build_reqs")
+    assert result.code == 0, result.err
+    assert result.out == "Compiled requirements.in into requirements.txt.\n"
+    assert mtime(root / "requirements.txt") != stamp
+    assert_compiled(root, tmp_path)
+    stamp = mtime(root / "requirements.txt")
+    assert cli("doit", "build_reqs").out == ""
+    assert mtime(root / "requirements.txt") == stamp
+
+    append(root / "requirements.in", "# a comment changes the input too\n")
+    result = cli("doit", "pull_all")
+    assert result.code == 0, result.err
+    assert result.out == "Compiled requirements.in into requirements.txt.\n"
+    assert_compiled(root, tmp_path)
+    stamp = mtime(root / "requirements.txt")
+    assert cli("doit", "pull_all").out == ""
+    assert mtime(root / "requirements.txt") == stamp
+
+
+def test_plain_doit_after_init_shares_state(
+    consumer: Path, offline_pip: Path, cli: Cli, tmp_path: Path
+) -> None:
+    """``python -m doit pull_all`` with the one-line dodo.py of ``micropkg init``."""
+    root = consumer
+    result = cli("init")
+    assert result.code == 0, result.err
+    assert (root / "dodo.py").read_text() == "from micropkg_tasks.tasks import *  # noqa: F403\n"
+    assert ".micropkg/" in (root / ".gitignore").read_text().splitlines()
+
+    def doit(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "doit", *args],
+            cwd=root,
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stderr == "", proc.stderr
+        return proc.stdout
+
+    first = doit("pull_all")
+    assert pulled_keys(first) == {DATA_PROC}, first
+    # The compile happens in this run or, with the pull_all ordering bug, in the next one.
+    second = doit("pull_all")
+    assert pulled_keys(second) == set()
+    assert (first + second).count("Compiled requirements.in into requirements.txt.") == 1
+    assert_compiled(root, tmp_path)
+
+    stamp = mtime(root / "requirements.txt")
+    again = cli("doit", "pull_all")  # the micropkg CLI sees plain doit's state
+    assert (again.code, again.out) == (0, "")
+    assert doit("pull_all") == ""
+    assert mtime(root / "requirements.txt") == stamp
+
+
+# --------------------------------------------------------------------------- build-reqs
+
+
+@pytest.fixture
+def broken_resolver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """pip can find nothing (no index, an empty find-links folder): a real compile fails."""
+    empty = tmp_path / "empty-wheelhouse"
+    empty.mkdir()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return empty
+
+
+@pytest.fixture
+def no_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Fail the test if anything starts a process (``subprocess.Popen``)."""
+    started: list[Any] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        started.append(args)
+        raise AssertionError(f"a process was started: {args!r}")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    yield started
+    assert started == []
+
+
+def fresh_requirements(root: Path) -> None:
+    """requirements.in and a requirements.txt marked as compiled from it (no resolver run)."""
+    req_in = write(root / "requirements.in", "alpha>=1.0\n")
+    digest = hashlib.sha256(req_in.read_bytes()).hexdigest()
+    write(
+        root / "requirements.txt",
+        f"# compiled\n# micropkg: requirements.in sha256={digest}\nalpha==1.0\nbeta==2.0\n",
+    )
+
+
+def test_build_reqs_check_and_up_to_date_start_no_resolver(
+    project: Path, cli: Cli, broken_resolver: Path, no_processes: list[Any]
+) -> None:
+    root = project
+    fresh_requirements(root)
+    txt_before = (root / "requirements.txt").read_bytes()
+
+    started = time.monotonic()
+    result = cli("build-reqs", "--check")
+    assert (result.code, result.out, result.err) == (0, "", "")
+    result = cli("build-reqs")
+    assert (result.code, result.err) == (0, "")
+    assert result.out == "requirements.txt is up to date.\n"
+
+    append(root / "requirements.in", "beta\n")
+    result = cli("build-reqs", "--check")
+    assert result.code == 1
+    lines = result.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.err
+    assert "requirements.txt is out of date with requirements.in" in lines[0]
+    assert time.monotonic() - started < 2
+    assert (root / "requirements.txt").read_bytes() == txt_before
+
+
+def test_broken_resolver_fixture_really_breaks_a_compile(
+    project: Path, cli: Cli, broken_resolver: Path
+) -> None:
+    """Control for the test above: with that environment a real compile fails (and keeps the
+    old requirements.txt)."""
+    root = project
+    fresh_requirements(root)
+    append(root / "requirements.in", "beta\n")
+    txt_before = (root / "requirements.txt").read_bytes()
+    result = cli("build-reqs")
+    assert result.code == 1
+    assert result.err.startswith("Error: Compiling requirements.in with pip-tools failed")
+    assert (root / "requirements.txt").read_bytes() == txt_before
+
+
+def test_build_reqs_without_requirements_in(project: Path, cli: Cli) -> None:
+    result = cli("build-reqs", "--check")
+    assert result.code == 1
+    assert len(result.err.splitlines()) == 1
+    assert result.err.startswith("Error: No requirements.in to compile")
+
+
+# --------------------------------------------------------------------------- status
+
+
+def test_status_clean_then_modified(project: Path, source: Path, cli: Cli) -> None:
+    root = project
+    assert cli("status").out == "No micro-package pulled yet (no micropkg.lock).\n"
+    assert cli("pull", DATA_PROC).code == 0
+    result = cli("status")
+    assert result.code == 0, result.err
+    assert result.out == f"data_proc  0.1  {DATA_PROC}  [clean]\n"
+
+    append(root / "src/demo_proj/data_proc/nodes.py", "# local edit\n")
+    (root / "tests/data_proc/test_pipeline.py").unlink()
+    result = cli("status")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        f"data_proc  0.1  {DATA_PROC}  [modified]",
+        "  modified: src/demo_proj/data_proc/nodes.py",
+        "  missing:  tests/data_proc/test_pipeline.py",
+    ]
