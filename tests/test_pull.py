@@ -438,3 +438,64 @@ def test_empty_pull_manifest(consumer: Path, cli) -> None:
     result = cli("pull", "--all")
     assert result.code == 0
     assert "Nothing to pull." in result.out
+
+
+@pytest.mark.parametrize("package_alias", [None, "dp_alias"])
+@pytest.mark.parametrize(
+    ("alias", "destination", "env"),
+    [
+        (None, None, None),
+        ("beta", None, "local"),
+        (None, "pipelines", None),
+        ("gamma", "a/b", "local"),
+    ],
+)
+def test_round_trip_differs_only_in_rewritten_imports(
+    source: Path,
+    consumer: Path,
+    cli,
+    monkeypatch,
+    package_alias: str | None,
+    alias: str | None,
+    destination: str | None,
+    env: str | None,
+) -> None:
+    from micropkg_tasks.rewrite import rewrite_source
+
+    monkeypatch.chdir(source)
+    args = ["package", "pipelines.data_proc", "-d", "rt"]
+    if package_alias:
+        args += ["--alias", package_alias]
+    assert cli(*args).code == 0
+    tarball = source / f"rt/{package_alias or 'data_proc'}-0.1.tar.gz"
+    monkeypatch.chdir(consumer)
+    args = ["pull", str(tarball)]
+    for flag, value in (("--alias", alias), ("-d", destination), ("-e", env)):
+        if value:
+            args += [flag, value]
+    assert cli(*args).code == 0
+
+    name = alias or package_alias or "data_proc"
+    parts = [*(destination.split("/") if destination else []), name]
+    module = "consumer_pkg." + ".".join(parts)
+    original = "demo_proj.pipelines.data_proc"
+    for kind, src_dir, dst_dir in (
+        (
+            "code",
+            source / "src/demo_proj/pipelines/data_proc",
+            consumer.joinpath("src/consumer_pkg", *parts),
+        ),
+        ("tests", source / "tests/pipelines/data_proc", consumer.joinpath("tests", *parts)),
+    ):
+        before, after = files_under(src_dir), files_under(dst_dir)
+        assert sorted(before) == sorted(after), kind
+        for rel, data in after.items():
+            if rel.endswith(".py"):
+                data = rewrite_source(data, module, original).text
+            assert data == before[rel], (kind, rel)
+    conf = consumer / "conf" / (env or "base")
+    renamed = package_alias if package_alias and not alias else name
+    assert (conf / f"parameters_{renamed}.yml").read_bytes() == (
+        source / "conf/base/parameters_data_proc.yml"
+    ).read_bytes()
+    assert (conf / "parameters/data_proc/p1.yml").read_bytes() == b"p1: 1\n"
