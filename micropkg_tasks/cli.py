@@ -230,8 +230,10 @@ def _cmd_package(args: argparse.Namespace) -> int:
 
 def _cmd_pull(args: argparse.Namespace) -> int:
     from .manifest import pull_entry
+    from .messages import pull_message
+    from .pull import pull
     from .sources import source_kind
-    from .tasks import TaskContext, pull_task_name
+    from .tasks import TaskContext, acquire_lock, release_lock
 
     if args.source and args.all_flag:
         raise ManifestError(
@@ -244,45 +246,50 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             "'pyproject.toml' package manifest section."
         )
     ctx = TaskContext.load(Path.cwd())
-    ctx.force = args.force
-    run_args = ["run", *_parallel_args(args)]
-    if args.source:
-        fs_args = None
-        if args.fs_args:
-            fs_path = Path(args.fs_args).expanduser().absolute()
-            if not fs_path.is_file():
-                raise ManifestError(f"--fs-args file '{args.fs_args}' does not exist.")
-            fs_args = str(fs_path)
-        source = args.source
-        if source_kind(source, Path.cwd()) == "local" and "://" not in source:
-            # Recorded relative to the project root, like manifest entries.
-            source = os.path.relpath(Path(source).expanduser().absolute(), ctx.project.root)
-        entry = pull_entry(
-            source,
-            alias=args.alias or None,
-            destination=args.destination,
-            env=args.env,
-            fs_args=fs_args,
-        )
-        ctx.pull_entries = (entry,)
-        # An explicit single pull always runs (identical files are no-ops anyway).
-        run_args += ["--always-execute", f"pull:{pull_task_name(entry)}"]
-    else:
+    if args.all_flag:
         if not ctx.manifest.pull:
             print("Nothing to pull. Please update the 'pyproject.toml' package manifest section.")
             return 0
+        ctx.force = args.force
+        run_args = ["run", *_parallel_args(args)]
         if args.force:
             run_args.append("--always-execute")
-        run_args.append("pull")
-    code, reporter = run_doit(ctx, run_args, verbose=args.verbose)
-    if code != 0:
-        return 1
-    if args.all_flag:
+        code, reporter = run_doit(ctx, [*run_args, "pull"], verbose=args.verbose)
+        if code != 0:
+            return 1
         print(
             "Micro-packages pulled and unpacked!"
             if reporter.executed
             else "All micro-packages are up to date."
         )
+        return 0
+
+    # A single pull always runs (identical files are no-ops), so it needs no doit state.
+    fs_args = None
+    if args.fs_args:
+        fs_path = Path(args.fs_args).expanduser().absolute()
+        if not fs_path.is_file():
+            raise ManifestError(f"--fs-args file '{args.fs_args}' does not exist.")
+        fs_args = str(fs_path)
+    source = args.source
+    if source_kind(source, Path.cwd()) == "local" and "://" not in source:
+        # Recorded relative to the project root, like manifest entries.
+        source = os.path.relpath(Path(source).expanduser().absolute(), ctx.project.root)
+    entry = pull_entry(
+        source,
+        alias=args.alias or None,
+        destination=args.destination,
+        env=args.env,
+        fs_args=fs_args,
+    )
+    acquire_lock(ctx.project)
+    try:
+        result = pull(ctx.project, entry, base=ctx.project.root, force=args.force)
+    finally:
+        release_lock(ctx.project)
+    for warning in result.plan.warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
+    print(pull_message(ctx.project, result, args.source, all_mode=False))
     return 0
 
 

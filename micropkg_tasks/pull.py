@@ -245,7 +245,11 @@ def plan_pull(
         unchanged=unchanged,
         conflicts=tuple(conflicts),
         lock_entry=lock_entry,
-        requirements_added=merge.added if merge.text is not None else (),
+        requirements_added=tuple(
+            r for r in merge.added if previous is None or r not in previous.requirements
+        )
+        if merge.text is not None
+        else (),
         requirements_file=requirements_file,
         warnings=tuple(warnings),
     )

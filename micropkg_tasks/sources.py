@@ -47,6 +47,7 @@ __all__ = [
     "fetch",
     "is_remote",
     "load_fs_args",
+    "local_path",
     "publish",
     "remote_key",
     "sha256_file",
@@ -202,7 +203,7 @@ def source_kind(source: str, base: Path) -> str:
     return "index"
 
 
-def _local_path(source: str, base: Path) -> Path:
+def local_path(source: str, base: Path) -> Path:
     """The absolute path of a local source (plain path or ``file://`` URL)."""
     if _scheme(source) == "file":
         rest = source.split("://", 1)[1]
@@ -518,7 +519,7 @@ def fetch(
 
 def _fetch_local(source: str, base: Path) -> Fetched:
     """A local tarball, used in place."""
-    path = _local_path(source, base)
+    path = local_path(source, base)
     if not path.exists():
         raise SourceError(f"{source} not found ({path})")
     if not path.is_file():

@@ -52,8 +52,6 @@ class TaskContext:
     manifest: Manifest
     package_entries: tuple[PackageEntry, ...] | None = None
     """None: every manifest entry ("all" mode); else these entries only (single mode)."""
-    pull_entries: tuple[PullEntry, ...] | None = None
-    """None: every pull manifest entry; else these entries only (single mode)."""
     force: bool = False
     plans: dict[str, PackagePlan] = field(default_factory=dict)
     config_indexes: dict[str, ConfigIndex] = field(default_factory=dict)
@@ -111,18 +109,20 @@ _HELD_LOCKS: dict[Path, int] = {}
 
 
 def acquire_lock(project: Project) -> None:
-    """Hold ``.micropkg/lock`` for this process: one micropkg/doit run per project at a time."""
+    """Hold an exclusive lock on the project's ``pyproject.toml`` for this process.
+
+    One micropkg/doit run per project at a time; locking a file that already exists (opened
+    read-only) means a failed command leaves nothing behind.
+    """
     if project.root in _HELD_LOCKS:
         return
-    make_state_dir(project.state_dir)
-    fd = os.open(project.state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(project.root / "pyproject.toml", os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise ProjectError(
-            f"Another micropkg/doit run is in progress in '{project.root}' "
-            f"(lock: {project.state_dir / 'lock'}); wait for it to finish."
+            f"Another micropkg/doit run is in progress in '{project.root}'; wait for it to finish."
         ) from None
     _HELD_LOCKS[project.root] = fd
 
@@ -171,50 +171,30 @@ class RemoteUnchanged:
 def _run_package(
     project: Project, plan: PackagePlan, all_mode: bool
 ) -> dict[str, Any] | TaskFailed:
+    from .messages import package_message
+
     try:
         result = build_package(project, plan, manifest_entry=all_mode)
     except MicropkgError as exc:
         return TaskFailed(str(exc))
-    entry = plan.entry
-    if all_mode:
-        message = f"Packaged '{entry.module_path}' micro-package! ({result.sdist})"
-    else:
-        alias = f" as '{entry.alias}'" if entry.alias else ""
-        message = (
-            f"'{project.package_name}.{entry.module_path}' packaged{alias}! "
-            f"Location: {plan.location}"
-        )
-    return {"message": message, "warnings": list(result.warnings), "sdist": result.sdist}
+    return {
+        "message": package_message(project, result, all_mode),
+        "warnings": list(result.warnings),
+        "sdist": result.sdist,
+    }
 
 
-def _run_pull(
-    project: Project, entry: PullEntry, base: Path, all_mode: bool, force: bool
-) -> dict[str, Any] | TaskFailed:
+def _run_pull(project: Project, entry: PullEntry, force: bool) -> dict[str, Any] | TaskFailed:
+    from .messages import pull_message
     from .pull import pull
 
     try:
-        result = pull(project, entry, base=base, force=force)
+        result = pull(project, entry, base=project.root, force=force)
     except MicropkgError as exc:
         return TaskFailed(str(exc))
-    lines = []
-    plan = result.plan
-    if plan.requirements_added and plan.requirements_file is not None:
-        lines.append(
-            f"Added the following requirements from micro-package '{plan.package}' to "
-            f"{project.rel(plan.requirements_file)}:\n"
-            + "\n".join(plan.requirements_added)
-            + "\nRun 'micropkg build-reqs' to compile them into requirements.txt."
-        )
-    if all_mode:
-        lines.append(f"Pulled and unpacked '{entry.source}'!")
-    else:
-        alias = f" as '{entry.alias}'" if entry.alias else ""
-        lines.append(f"Micro-package {entry.source} pulled and unpacked{alias}!")
     return {
-        "message": "\n".join(lines),
-        "warnings": list(plan.warnings),
-        "module": plan.module,
-        "written": len(result.written),
+        "message": pull_message(project, result, entry.source, all_mode=True),
+        "warnings": list(result.plan.warnings),
     }
 
 
@@ -321,8 +301,8 @@ def pull_task_name(entry: PullEntry) -> str:
     return ".".join((*parts, base)) if parts else base
 
 
-def _pull_task(ctx: TaskContext, entry: PullEntry, name: str, all_mode: bool) -> dict[str, Any]:
-    from .sources import is_remote, load_fs_args, source_kind
+def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
+    from .sources import is_remote, load_fs_args, local_path, source_kind
 
     project = ctx.project
     base = project.root
@@ -333,16 +313,13 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str, all_mode: bool) ->
     task: dict[str, Any] = {
         "name": name,
         "doc": f"Pull {entry.source}",
-        "actions": [(_run_pull, [project, entry, base, all_mode, ctx.force])],
+        "actions": [(_run_pull, [project, entry, ctx.force])],
         "uptodate": uptodate,
         "verbosity": 1,
     }
     kind = source_kind(entry.source, base)
     if kind == "local":
-        path = Path(
-            entry.source.split("://", 1)[-1] if entry.source.startswith("file://") else entry.source
-        )
-        task["file_dep"] = [project.rel(path if path.is_absolute() else base / path)]
+        task["file_dep"] = [project.rel(local_path(entry.source, base))]
     elif is_remote(entry.source):
         fs_args = None
         if entry.fs_args:
@@ -357,15 +334,14 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str, all_mode: bool) ->
 def pull_tasks(ctx: TaskContext) -> Iterator[dict[str, Any]]:
     """One doit sub-task per selected pull entry."""
     yield {"name": None, "doc": "Pull micro-packages listed in the pull manifest."}
-    all_mode = ctx.pull_entries is None
-    entries = ctx.manifest.pull if all_mode else ctx.pull_entries or ()
+    entries = ctx.manifest.pull
     seen: dict[str, int] = {}
     for entry in entries:
         name = pull_task_name(entry)
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name}_{seen[name]}"
-        yield _pull_task(ctx, entry, name, all_mode)
+        yield _pull_task(ctx, entry, name)
 
 
 def build_reqs_task(project: Project) -> dict[str, Any]:
@@ -382,11 +358,20 @@ def build_reqs_task(project: Project) -> dict[str, Any]:
     return task
 
 
-PULL_ALL = {
-    "doc": "Pull every micro-package of the pull manifest, then run build_reqs.",
-    "actions": None,
-    "task_dep": ["pull", "build_reqs"],
-}
+def pull_all_task(project: Project) -> dict[str, Any]:
+    """Pull every manifest entry, then compile requirements.in if it changed.
+
+    The compile is this task's own action, not a dependency on ``build_reqs``: doit decides
+    whether a task is up to date once its ``task_dep`` ran, so the check sees what the pulls
+    wrote to requirements.in.
+    """
+    return {
+        "doc": "Pull every micro-package of the pull manifest, then run build_reqs.",
+        "actions": [(_run_build_reqs, [project])],
+        "task_dep": ["pull"],
+        "uptodate": [RequirementsFresh(project)],
+        "verbosity": 1,
+    }
 
 
 def namespace(ctx: TaskContext) -> dict[str, Any]:
@@ -406,7 +391,7 @@ def namespace(ctx: TaskContext) -> dict[str, Any]:
 
     def task_pull_all() -> dict[str, Any]:
         """Pull every micro-package of the pull manifest, then run build_reqs."""
-        return dict(PULL_ALL)
+        return pull_all_task(ctx.project)
 
     return {
         "task_package": task_package,
@@ -493,7 +478,7 @@ def task_build_reqs() -> dict[str, Any]:
 
 def task_pull_all() -> dict[str, Any]:
     """Pull every micro-package of the pull manifest, then run build_reqs."""
-    return dict(PULL_ALL)
+    return pull_all_task(_cwd_context().project)
 
 
 def _dodo_config() -> dict[str, Any]:

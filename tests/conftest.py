@@ -65,4 +65,3 @@ def project_factory(tmp_path: Path) -> Callable[..., Path]:
         return make_project(tmp_path / folder, **kwargs)  # type: ignore[arg-type]
 
     return factory
-

@@ -234,8 +234,7 @@ def test_plain_doit_with_the_one_line_dodo(three: Path, cli) -> None:
 def test_second_process_is_refused_while_locked(three: Path, cli) -> None:
     import fcntl
 
-    (three / ".micropkg").mkdir(exist_ok=True)
-    with open(three / ".micropkg/lock", "w") as fh:
+    with open(three / "pyproject.toml", "rb") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         proc = subprocess.run(
             [sys.executable, "-m", "micropkg_tasks", "package", "--all"],

@@ -237,12 +237,6 @@ def test_env_change_moves_the_parameters(manifest_project: Path, cli: Cli) -> No
     assert not (root / "conf/local/parameters_data_proc.yml").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="single pulls and manifest entries share doit task names (pull:<tarball stem>): a "
-    "failed 'micropkg pull' of an unrelated source named data_proc-*.tar.gz erases the state of "
-    "the manifest's pull:data_proc, so the next 'pull --all' pulls it again",
-)
 def test_failed_single_pull_does_not_invalidate_manifest_entry(
     manifest_project: Path, cli: Cli, tmp_path: Path
 ) -> None:
@@ -389,12 +383,6 @@ def mtime(path: Path) -> int:
     return path.stat().st_mtime_ns
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pull_all checks build_reqs' up-to-date state before the pull tasks run (no ordering "
-    "between 'pull' and 'build_reqs'), so the requirements a pull adds are compiled only by the "
-    "next run",
-)
 @pytest.mark.parametrize("upgrade", [False, True], ids=["first-pull", "upgrade"])
 def test_doit_pull_all_compiles_what_its_pull_added(
     consumer: Path,
@@ -429,7 +417,6 @@ def test_doit_pull_all_offline_compile_then_only_when_requirements_in_changes(
     assert pulled_keys(result.out) == {DATA_PROC}
     assert (root / "src/demo_proj/data_proc/pipeline.py").is_file()
     assert "alpha>=1.0" in (root / "requirements.in").read_text().splitlines()
-    # Compiles here unless pull_all already did (see the xfail test above).
     result = cli("doit", "build_reqs")
     assert result.code == 0, result.err
     assert_compiled(root, tmp_path)
