@@ -9,10 +9,14 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import ManifestError, MicropkgError
+
+if TYPE_CHECKING:
+    from .reporter import MicropkgReporter
+    from .tasks import TaskContext
 
 __all__ = ["main"]
 
@@ -132,7 +136,9 @@ def _chdir(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def run_doit(ctx: Any, doit_args: Sequence[str], *, verbose: bool = False) -> tuple[int, Any]:
+def run_doit(
+    ctx: TaskContext, doit_args: Sequence[str], *, verbose: bool = False
+) -> tuple[int, MicropkgReporter]:
     """Run doit on the tasks of ``ctx`` from the project root; return (exit code, reporter)."""
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
