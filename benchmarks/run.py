@@ -1037,15 +1037,17 @@ class Bench:
             json.dumps(self.as_json(), indent=2, default=str) + "\n", encoding="utf-8"
         )
         if self.s.update_readme:
-            readme = HERE / "README.md"
-            current = readme.read_text(encoding="utf-8") if readme.exists() else ""
-            if README_START in current and README_END in current:
-                head, rest = current.split(README_START, 1)
-                _, tail = rest.split(README_END, 1)
-                body = text.split("\n", 2)[2].replace("\n## ", "\n### ")
-                readme.write_text(
-                    f"{head}{README_START}\n{body.strip()}\n{README_END}{tail}", encoding="utf-8"
-                )
+            # benchmarks/README.md and the project README both show the latest table.
+            for readme in (HERE / "README.md", HERE.parent / "README.md"):
+                current = readme.read_text(encoding="utf-8") if readme.exists() else ""
+                if README_START in current and README_END in current:
+                    head, rest = current.split(README_START, 1)
+                    _, tail = rest.split(README_END, 1)
+                    body = text.split("\n", 2)[2].replace("\n## ", "\n### ")
+                    readme.write_text(
+                        f"{head}{README_START}\n{body.strip()}\n{README_END}{tail}",
+                        encoding="utf-8",
+                    )
         return text
 
 
