@@ -177,21 +177,26 @@ def _local_or_url(value: str | None) -> str | None:
     return os.path.abspath(os.path.expanduser(value))
 
 
+def _one_of(name: str | None, all_flag: bool, what: str, verb: str) -> None:
+    """Exactly one of a positional name and ``--all`` (Kedro's message when neither)."""
+    if name and all_flag:
+        raise ManifestError(
+            f"Give either {what} or '--all', not both ('--all' {verb}s every entry of the "
+            "manifest with its own options)."
+        )
+    if not name and not all_flag:
+        raise ManifestError(
+            f"Please specify {what} or add '--all' to {verb} all micro-packages in the "
+            "'pyproject.toml' package manifest section."
+        )
+
+
 def _cmd_package(args: argparse.Namespace) -> int:
     from .manifest import package_entry
     from .requirements import parse_package_requirements
     from .tasks import TaskContext
 
-    if args.module_path and args.all_flag:
-        raise ManifestError(
-            "Give either a micro-package name or '--all', not both "
-            "('--all' packages every entry of the manifest with its own options)."
-        )
-    if not args.module_path and not args.all_flag:
-        raise ManifestError(
-            "Please specify a micro-package name or add '--all' to package all micro-packages "
-            "in the 'pyproject.toml' package manifest section."
-        )
+    _one_of(args.module_path, args.all_flag, "a micro-package name", "package")
     ctx = TaskContext.load(Path.cwd())
     if args.module_path:
         entry = package_entry(
@@ -241,16 +246,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     from .sources import source_kind
     from .tasks import TaskContext, acquire_lock, release_lock
 
-    if args.source and args.all_flag:
-        raise ManifestError(
-            "Give either a package path or '--all', not both "
-            "('--all' pulls every entry of the manifest with its own options)."
-        )
-    if not args.source and not args.all_flag:
-        raise ManifestError(
-            "Please specify a package path or add '--all' to pull all micro-packages in the "
-            "'pyproject.toml' package manifest section."
-        )
+    _one_of(args.source, args.all_flag, "a package path", "pull")
     ctx = TaskContext.load(Path.cwd())
     if args.all_flag:
         if not ctx.manifest.pull:

@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 from .errors import ManifestError
 
 __all__ = [
+    "config_file_name",
     "normalize_destination",
     "normalize_module_path",
     "sdist_basename",
@@ -64,6 +65,16 @@ def normalize_destination(raw: str | None) -> tuple[str, ...]:
             "e.g. 'pipelines' or 'pipelines/nested'."
         )
     return parts
+
+
+def config_file_name(rel: str, name: str, alias: str | None) -> str:
+    """Kedro's alias rule for parameter files: in the *file* name (folders are kept), every
+    occurrence of the micro-package's ``name`` becomes ``alias``."""
+    if not alias or alias == name:
+        return rel
+    head, _, base = rel.rpartition("/")
+    base = base.replace(name, alias)
+    return f"{head}/{base}" if head else base
 
 
 def sdist_basename(name: str, version: str) -> str:

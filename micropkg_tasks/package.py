@@ -10,7 +10,7 @@ from pathlib import Path
 from .collect import Collected, ConfigIndex, collect, read_version
 from .errors import PackageError
 from .manifest import PackageEntry
-from .names import sdist_basename
+from .names import config_file_name, sdist_basename
 from .project import Project
 
 __all__ = ["PackagePlan", "PackageResult", "build_package", "plan_package"]
@@ -69,15 +69,6 @@ def plan_package(
     return PackagePlan(entry, entry.name, version, collected, location, remote, filename)
 
 
-def _config_name(rel: str, micropkg_name: str, alias: str | None) -> str:
-    """Kedro's alias rule: rename file names (not folders) containing the micro-package name."""
-    if not alias or alias == micropkg_name:
-        return rel
-    head, _, base = rel.rpartition("/")
-    base = base.replace(micropkg_name, alias)
-    return f"{head}/{base}" if head else base
-
-
 def _rewrite_group(
     files: tuple[tuple[Path, str], ...],
     prefix: str,
@@ -129,7 +120,7 @@ def build_package(
     members.setdefault(f"{name}/__init__.py", b"")
     _rewrite_group(plan.collected.tests, "tests/", old, name, project, members, warnings)
     for path, rel in plan.collected.config:
-        members[f"{name}/config/{_config_name(rel, micropkg_name, entry.alias)}"] = (
+        members[f"{name}/config/{config_file_name(rel, micropkg_name, entry.alias)}"] = (
             path.read_bytes()
         )
 

@@ -14,7 +14,7 @@ from .collect import walk_files
 from .errors import ConflictError, ManifestError, PullError
 from .lockfile import LOCK_NAME, Lock, LockEntry, file_sha256, read_lock, render_lock
 from .manifest import PullEntry
-from .names import normalize_destination, validate_alias
+from .names import config_file_name, normalize_destination, validate_alias
 from .project import Project
 
 __all__ = ["PullPlan", "PullResult", "StatusRow", "apply_plan", "plan_pull", "pull", "status"]
@@ -68,15 +68,6 @@ def _target_name(entry: PullEntry, package: str) -> str:
         return validate_alias(package)
     except ManifestError as exc:
         raise PullError(f"Cannot pull the sdist's package as is: {exc} Use --alias.") from None
-
-
-def _rename_config(rel: str, package: str, alias: str | None) -> str:
-    """Kedro's rule: with an alias, file names (not folders) containing the name are renamed."""
-    if not alias or alias == package:
-        return rel
-    head, _, base = rel.rpartition("/")
-    base = base.replace(package, alias)
-    return f"{head}/{base}" if head else base
 
 
 def _inits_for_new_folders(folder: Path, stop: Path) -> list[Path]:
@@ -136,7 +127,7 @@ def _lay_out(
 
     for path, rel in walk_files(root / package):
         if rel.startswith("config/"):
-            config_rel = _rename_config(rel[len("config/") :], package, entry.alias)
+            config_rel = config_file_name(rel[len("config/") :], package, entry.alias)
             writes[conf_root / config_rel] = path.read_bytes()
         else:
             add(code_root / rel, path, rel, rewrite=True)
