@@ -119,10 +119,20 @@ def build_package(
     _rewrite_group(plan.collected.code, f"{name}/", old, name, project, members, warnings)
     members.setdefault(f"{name}/__init__.py", b"")
     _rewrite_group(plan.collected.tests, "tests/", old, name, project, members, warnings)
-    for path, rel in plan.collected.config:
-        members[f"{name}/config/{config_file_name(rel, micropkg_name, entry.alias)}"] = (
-            path.read_bytes()
+    if any(rel.startswith("config/") for _, rel in plan.collected.code):
+        warnings.append(
+            f"{project.rel(plan.collected.code_dir / 'config')}: a pull installs "
+            "'<package>/config/' into conf/<env>/ (Kedro's layout), not as code"
         )
+    for path, rel in plan.collected.config:
+        member = f"{name}/config/{config_file_name(rel, micropkg_name, entry.alias)}"
+        if member in members:
+            raise PackageError(
+                f"'{project.rel(path)}' and the micro-package's own "
+                f"'config/{member.split('/config/', 1)[1]}' would be the same file in the sdist; "
+                "rename one of them."
+            )
+        members[member] = path.read_bytes()
 
     spec = SdistSpec(name=name, version=plan.version, requirements=requirements, files=members)
     if plan.remote:

@@ -318,3 +318,15 @@ def test_killed_build_leaves_no_partial_tarball(project: Path) -> None:
     proc.wait()
     assert not (dist / "data_proc-0.1.tar.gz").exists()
     assert not list(dist.glob("*.tar.gz"))
+
+
+def test_code_config_folder_warns_and_clashes_are_errors(project: Path, cli) -> None:
+    code = add_pipeline(project, "data_proc")
+    write(code / "config/settings.yml", "a: 1\n")
+    result = cli("package", "pipelines.data_proc")
+    assert result.code == 0, result.err
+    assert "Warning:" in result.err and "config" in result.err
+    write(code / "config/parameters_data_proc.yml", "clash: 1\n")
+    result = cli("package", "pipelines.data_proc")
+    assert result.code == 1
+    assert "would be the same file in the sdist" in result.err
