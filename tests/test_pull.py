@@ -497,3 +497,27 @@ def test_round_trip_differs_only_in_rewritten_imports(
         source / "conf/base/parameters_data_proc.yml"
     ).read_bytes()
     assert (conf / "parameters/data_proc/p1.yml").read_bytes() == b"p1: 1\n"
+
+
+@pytest.mark.parametrize("how", ["packaged-as-project-name", "pulled-as-project-name"])
+def test_micropackage_named_like_the_consumer_package(
+    source: Path, tmp_path: Path, monkeypatch, cli, how: str
+) -> None:
+    """Kedro's two 'conflicting name' cases: imports become <pkg>.<pkg>.nodes."""
+    write(
+        source / "src/demo_proj/pipelines/data_proc/pipeline.py",
+        "import demo_proj.pipelines.data_proc.nodes\n",
+    )
+    args = ["package", "pipelines.data_proc"]
+    if how == "packaged-as-project-name":
+        args += ["--alias", "consumer_pkg"]
+    assert cli(*args).code == 0
+    consumer = make_project(tmp_path / "consumer2", package="consumer_pkg")
+    monkeypatch.chdir(consumer)
+    name = "consumer_pkg" if how == "packaged-as-project-name" else "data_proc"
+    args = ["pull", str(source / f"dist/{name}-0.1.tar.gz")]
+    if how == "pulled-as-project-name":
+        args += ["--alias", "consumer_pkg"]
+    assert cli(*args).code == 0
+    pipeline = consumer / "src/consumer_pkg/consumer_pkg/pipeline.py"
+    assert pipeline.read_text() == "import consumer_pkg.consumer_pkg.nodes\n"
