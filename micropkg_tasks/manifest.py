@@ -70,8 +70,8 @@ class Manifest:
     pull: tuple[PullEntry, ...] = ()
 
 
-def manifest_table(pyproject: Mapping[str, Any], *, kedro_1x: bool = False) -> str:
-    """The table the manifest lives in: the one present, else the one to create."""
+def manifest_table(pyproject: Mapping[str, Any]) -> str:
+    """The table the manifest lives in (``[tool.kedro.micropkg]`` when there is none)."""
     tool = pyproject.get("tool", {})
     kedro = tool.get("kedro", {}) if isinstance(tool, dict) else {}
     has_kedro = isinstance(kedro, dict) and "micropkg" in kedro
@@ -83,7 +83,7 @@ def manifest_table(pyproject: Mapping[str, Any], *, kedro_1x: bool = False) -> s
         )
     if has_kedro:
         return KEDRO_TABLE
-    if has_own or kedro_1x:
+    if has_own:
         return OWN_TABLE
     return KEDRO_TABLE
 
@@ -180,11 +180,9 @@ def pull_entry(
     return PullEntry(source, alias or None, destination or None, _env(env, where), fs_args, sha256)
 
 
-def load_manifest(
-    pyproject: Mapping[str, Any], *, source_prefix: str = "", kedro_1x: bool = False
-) -> Manifest:
+def load_manifest(pyproject: Mapping[str, Any], *, source_prefix: str = "") -> Manifest:
     """Read and validate both manifests; any problem raises ``ManifestError``."""
-    table = manifest_table(pyproject, kedro_1x=kedro_1x)
+    table = manifest_table(pyproject)
     tool = pyproject.get("tool", {})
     root: Any = (
         tool.get("kedro", {}).get("micropkg") if table == KEDRO_TABLE else tool.get("micropkg")

@@ -52,11 +52,6 @@ class Project:
         return self.requirements_txt.with_name("requirements.in")
 
     @property
-    def is_kedro_1x(self) -> bool:
-        """True for a Kedro 1.x project (its manifest must live in ``[tool.micropkg]``)."""
-        return self.kedro_version is not None and self.kedro_version[0] >= 1
-
-    @property
     def state_dir(self) -> Path:
         """``.micropkg/``: doit state, caches and locks (meant to be gitignored)."""
         return self.root / ".micropkg"

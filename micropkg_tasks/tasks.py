@@ -60,11 +60,7 @@ class TaskContext:
     def load(cls, start: Path) -> TaskContext:
         """Read the project containing ``start`` and validate its manifests."""
         project = load_project(start)
-        manifest = load_manifest(
-            project.pyproject,
-            source_prefix=project.rel(project.package_dir),
-            kedro_1x=project.is_kedro_1x,
-        )
+        manifest = load_manifest(project.pyproject, source_prefix=project.rel(project.package_dir))
         return cls(project, manifest)
 
     def package_plans(self) -> list[tuple[PackagePlan, bool]]:
