@@ -419,6 +419,14 @@ class PipToolsBackend:
         return {"CUSTOM_COMPILE_COMMAND": COMPILE_COMMAND}
 
 
+def find_uv() -> str | None:
+    """The ``uv`` executable: beside this interpreter (``pip install uv``), else on PATH."""
+    beside = Path(sys.executable).with_name("uv")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("uv")
+
+
 class UvBackend:
     """``uv pip compile`` (optional, faster); resolves for the interpreter running micropkg."""
 
@@ -428,9 +436,11 @@ class UvBackend:
         self, requirements_in: str, requirements_txt: str, extra_args: Sequence[str]
     ) -> list[str]:
         """``uv pip compile IN -o OUT --quiet --python <this python> ...``."""
-        uv = shutil.which("uv")
+        uv = find_uv()
         if uv is None:
-            raise RequirementsError("The 'uv' backend needs the 'uv' executable on PATH.")
+            raise RequirementsError(
+                "The 'uv' backend needs uv: 'pip install uv' here, or put it on PATH."
+            )
         return [
             uv,
             "pip",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -521,7 +520,6 @@ def test_compile_missing_input_and_unknown_backend(tmp_path: Path) -> None:
         )
 
 
-@pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not on PATH")
 def test_compile_with_uv(tmp_path: Path, wheelhouse: Path) -> None:
     root = tmp_path / "proj"
     req_in = write(root / "requirements.in", "alpha\n")
