@@ -127,3 +127,19 @@ def test_manifest_under_tool_kedro_breaks_kedro1x(
     pyproject.write_text(text.replace("[tool.micropkg.", "[tool.kedro.micropkg."), "utf-8")
     out = kedro1x_project.kedro("registry", "list", cwd=root, check=False)
     assert "Found unexpected keys in 'pyproject.toml'" in out
+
+
+def test_kedro_micropkg_pull_and_registry(kedro1x_project: Kedro1xProject, tmp_path: Path) -> None:
+    """``kedro micropkg pull`` places the pipeline where ``find_pipelines`` registers it."""
+    root = kedro1x_project.copy(tmp_path / "proj")
+    kedro1x_project.kedro("micropkg", "package", f"pipelines.{PIPE}", "--alias", "beta", cwd=root)
+    out = kedro1x_project.kedro(
+        "micropkg", "pull", "dist/beta-0.1.tar.gz", "-d", "pipelines", cwd=root
+    )
+    assert "Micro-package dist/beta-0.1.tar.gz pulled and unpacked!" in out
+    assert (root / f"src/{PKG}/pipelines/beta/pipeline.py").is_file()
+    assert (root / "tests/pipelines/beta/test_pipeline.py").is_file()
+    assert (root / "conf/base/parameters_beta.yml").is_file()
+    assert (root / "micropkg.lock").is_file()
+    registry = kedro1x_project.kedro("registry", "list", cwd=root)
+    assert "- beta" in registry and f"- {PIPE}" in registry
