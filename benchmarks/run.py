@@ -468,8 +468,7 @@ class Bench:
         floor = f"floor-read-{n}"
 
         def cold(_: int) -> None:
-            shutil.rmtree(root / "dist", ignore_errors=True)
-            shutil.rmtree(root / ".micropkg", ignore_errors=True)
+            _reset_cold(root)
 
         row = self.measure(
             Row(f"{tag}-package-cold", "package --all, cold", "ours", n, floor_id=floor),
@@ -585,8 +584,7 @@ class Bench:
         floor = f"floor-read-{n}"
 
         def cold(_: int) -> None:
-            shutil.rmtree(root / "dist", ignore_errors=True)
-            shutil.rmtree(root / ".micropkg", ignore_errors=True)
+            _reset_cold(root)
 
         for rid, label, cmd in (
             ("large-cold", "package --all, cold", [*self.micropkg, "package", "--all"]),
@@ -1049,6 +1047,12 @@ class Bench:
                         encoding="utf-8",
                     )
         return text
+
+
+def _reset_cold(root: Path) -> None:
+    """No tarballs and no doit state: the next package run is a cold one."""
+    shutil.rmtree(root / "dist", ignore_errors=True)
+    shutil.rmtree(root / ".micropkg", ignore_errors=True)
 
 
 def _is_resolver(cmdline: str) -> bool:
