@@ -272,7 +272,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         fs_path = Path(args.fs_args).expanduser().absolute()
         if not fs_path.is_file():
             raise ManifestError(f"--fs-args file '{args.fs_args}' does not exist.")
-        fs_args = str(fs_path)
+        fs_args = ctx.project.rel(fs_path)  # recorded in micropkg.lock: root-relative
     source = args.source
     if source_kind(source, Path.cwd()) == "local" and "://" not in source:
         # Recorded relative to the project root, like manifest entries.
