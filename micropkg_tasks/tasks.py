@@ -134,9 +134,16 @@ def release_lock(project: Project) -> None:
 class RemoteUnchanged:
     """doit ``uptodate``: True while the remote object keeps the ukey/ETag seen last time."""
 
-    def __init__(self, url: str, fs_args: dict[str, Any] | None = None) -> None:
-        self.url, self.fs_args = url, fs_args
+    def __init__(self, url: str, fs_args_file: Path | None = None) -> None:
+        self.url, self.fs_args_file = url, fs_args_file
         self.key: str | None = None
+
+    @property
+    def fs_args(self) -> dict[str, Any] | None:
+        """Storage options, read when the check runs (not while tasks load)."""
+        from .sources import load_fs_args
+
+        return load_fs_args(self.fs_args_file) if self.fs_args_file else None
 
     def configure_task(self, task: Any) -> None:
         """Save the key seen at the end of a successful run."""
@@ -298,7 +305,7 @@ def pull_task_name(entry: PullEntry) -> str:
 
 
 def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
-    from .sources import is_remote, load_fs_args, local_path, source_kind
+    from .sources import is_remote, local_path, source_kind
 
     project = ctx.project
     base = project.root
@@ -317,11 +324,8 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
     if kind == "local":
         task["file_dep"] = [project.rel(local_path(entry.source, base))]
     elif is_remote(entry.source):
-        fs_args = None
-        if entry.fs_args:
-            fs_path = Path(entry.fs_args)
-            fs_args = load_fs_args(fs_path if fs_path.is_absolute() else base / fs_path)
-        uptodate.append(RemoteUnchanged(entry.source, fs_args))
+        fs_file = base / entry.fs_args if entry.fs_args else None  # an absolute path stays
+        uptodate.append(RemoteUnchanged(entry.source, fs_file))
     elif not _PINNED.match(entry.source):
         uptodate.append(False)  # an unpinned index requirement may resolve to a new release
     return task
