@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite files that were changed locally"
     )
     pull.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what the pull would create, update and remove; write nothing",
+    )
+    pull.add_argument(
         "-a", "--all", dest="all_flag", action="store_true", help="pull every manifest entry"
     )
     _add_parallel(pull)
@@ -241,14 +246,16 @@ def _cmd_package(args: argparse.Namespace) -> int:
 
 def _cmd_pull(args: argparse.Namespace) -> int:
     from .manifest import pull_entry
-    from .messages import pull_message
-    from .pull import pull
+    from .messages import describe_plan, pull_message
+    from .pull import fetch_and_plan, pull
     from .sources import source_kind
     from .tasks import TaskContext, acquire_lock, release_lock
 
     _one_of(args.source, args.all_flag, "a package path", "pull")
     ctx = TaskContext.load(Path.cwd())
     if args.all_flag:
+        if args.dry_run:
+            raise ManifestError("--dry-run previews one pull: give a package path.")
         if not ctx.manifest.pull:
             print("Nothing to pull. Please update the 'pyproject.toml' package manifest section.")
             return 0
@@ -284,6 +291,10 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         env=args.env,
         fs_args=fs_args,
     )
+    if args.dry_run:
+        plan, _ = fetch_and_plan(ctx.project, entry, base=ctx.project.root, force=args.force)
+        print(describe_plan(ctx.project, plan))
+        return 1 if plan.conflicts else 0
     acquire_lock(ctx.project)
     try:
         result = pull(ctx.project, entry, base=ctx.project.root, force=args.force)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from .package import PackageResult
 from .project import Project
-from .pull import PullResult
+from .pull import PullPlan, PullResult
 
-__all__ = ["package_message", "pull_message"]
+__all__ = ["describe_plan", "package_message", "pull_message"]
 
 
 def package_message(project: Project, result: PackageResult, all_mode: bool) -> str:
@@ -37,4 +37,20 @@ def pull_message(project: Project, result: PullResult, source: str, all_mode: bo
     else:
         alias = f" as '{plan.entry.alias}'" if plan.entry.alias else ""
         lines.append(f"Micro-package {source} pulled and unpacked{alias}!")
+    return "\n".join(lines)
+
+
+def describe_plan(project: Project, plan: PullPlan) -> str:
+    """What a pull would do, one line per file (``micropkg pull --dry-run``)."""
+    lines = [f"Pull of {plan.entry.source} into {plan.module} (version {plan.version or '?'}):"]
+    for target in sorted(plan.writes):
+        verb = "update" if target.exists() else "create"
+        lines.append(f"  {verb}  {project.rel(target)}")
+    lines += [f"  remove  {project.rel(path)}" for path in plan.removals]
+    lines += [f"  CONFLICT  {conflict}" for conflict in plan.conflicts]
+    lines += [f"  requirement  {line}" for line in plan.requirements_added]
+    lines.append(
+        f"{len(plan.writes)} to write, {len(plan.removals)} to remove, {plan.unchanged} unchanged, "
+        f"{len(plan.conflicts)} conflict(s). Nothing was written (--dry-run)."
+    )
     return "\n".join(lines)

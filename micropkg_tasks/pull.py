@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .collect import walk_files
 from .errors import ConflictError, ManifestError, PullError
@@ -17,7 +15,16 @@ from .manifest import PullEntry
 from .names import config_file_name, normalize_destination, validate_alias
 from .project import Project
 
-__all__ = ["PullPlan", "PullResult", "StatusRow", "apply_plan", "plan_pull", "pull", "status"]
+__all__ = [
+    "PullPlan",
+    "PullResult",
+    "StatusRow",
+    "apply_plan",
+    "fetch_and_plan",
+    "plan_pull",
+    "pull",
+    "status",
+]
 
 
 @dataclass(frozen=True)
@@ -336,18 +343,14 @@ def _prune_empty_dirs(project: Project, removed: tuple[Path, ...]) -> None:
             folder = folder.parent
 
 
-def pull(
-    project: Project,
-    entry: PullEntry,
-    *,
-    base: Path,
-    force: bool = False,
-    fs_args: Mapping[str, Any] | None = None,
-) -> PullResult:
-    """Fetch ``entry.source`` and pull it into ``project`` (atomically)."""
+def fetch_and_plan(
+    project: Project, entry: PullEntry, *, base: Path, force: bool = False
+) -> tuple[PullPlan, Lock]:
+    """Fetch ``entry.source`` and plan its pull (nothing in the project is written)."""
     from .sources import fetch, load_fs_args
 
-    if fs_args is None and entry.fs_args:
+    fs_args = None
+    if entry.fs_args:
         fs_args_path = Path(entry.fs_args)
         fs_args = load_fs_args(fs_args_path if fs_args_path.is_absolute() else base / fs_args_path)
     lock = read_lock(project.root / LOCK_NAME)
@@ -357,7 +360,13 @@ def pull(
         plan = plan_pull(
             project, entry, fetched.path, fetched.sha256, workdir, lock=lock, force=force
         )
-        return apply_plan(project, plan, lock)
+    return plan, lock
+
+
+def pull(project: Project, entry: PullEntry, *, base: Path, force: bool = False) -> PullResult:
+    """Fetch ``entry.source`` and pull it into ``project`` (atomically)."""
+    plan, lock = fetch_and_plan(project, entry, base=base, force=force)
+    return apply_plan(project, plan, lock)
 
 
 def status(project: Project) -> list[StatusRow]:

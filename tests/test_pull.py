@@ -521,3 +521,32 @@ def test_micropackage_named_like_the_consumer_package(
     assert cli(*args).code == 0
     pipeline = consumer / "src/consumer_pkg/consumer_pkg/pipeline.py"
     assert pipeline.read_text() == "import consumer_pkg.consumer_pkg.nodes\n"
+
+
+def test_dry_run_shows_the_plan_and_writes_nothing(
+    source: Path, consumer: Path, cli, monkeypatch
+) -> None:
+    before = tree_snapshot(consumer, with_state=True)
+    result = cli("pull", sdist(source), "-d", "pipelines", "--dry-run")
+    assert result.code == 0, result.err
+    assert "  create  src/consumer_pkg/pipelines/data_proc/nodes.py" in result.out
+    assert "  create  conf/base/parameters_data_proc.yml" in result.out
+    assert "  create  requirements.in" in result.out
+    assert "  requirement  PyYAML" in result.out
+    assert "Nothing was written (--dry-run)." in result.out
+    assert tree_snapshot(consumer, with_state=True) == before
+
+    assert cli("pull", sdist(source), "-d", "pipelines").code == 0
+    nodes = consumer / "src/consumer_pkg/pipelines/data_proc/nodes.py"
+    nodes.write_text("# mine\n")
+    monkeypatch.chdir(source)
+    _newer_version(source, cli)
+    monkeypatch.chdir(consumer)
+    before = tree_snapshot(consumer, with_state=True)
+    result = cli("pull", str(source / "dist/data_proc-0.2.tar.gz"), "-d", "pipelines", "--dry-run")
+    assert result.code == 1
+    assert "  CONFLICT  src/consumer_pkg/pipelines/data_proc/nodes.py" in result.out
+    assert "  update  src/consumer_pkg/pipelines/data_proc/__init__.py" in result.out
+    assert "  remove  src/consumer_pkg/pipelines/data_proc/sql/query.sql" in result.out
+    assert "  create  src/consumer_pkg/pipelines/data_proc/extra.py" in result.out
+    assert tree_snapshot(consumer, with_state=True) == before
