@@ -31,6 +31,12 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def _add_parallel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "-k",
+        "--keep-going",
+        action="store_true",
+        help="with --all: go on after a failed entry, then list the failures",
+    )
+    parser.add_argument(
         "-n", "--process", type=int, default=0, metavar="N", help="run N tasks in parallel"
     )
     parser.add_argument(
@@ -167,10 +173,24 @@ def run_doit(
     return code, reporter
 
 
-def _parallel_args(args: argparse.Namespace) -> list[str]:
+def _run_args(args: argparse.Namespace) -> list[str]:
+    """``doit run`` options from ``-n/-P`` and ``--keep-going``."""
+    run = ["run"]
     if args.process and args.process > 1:
-        return ["-n", str(args.process), "-P", args.parallel_type]
-    return []
+        run += ["-n", str(args.process), "-P", args.parallel_type]
+    if args.keep_going:
+        run.append("--continue")
+    return run
+
+
+def _failure_summary(reporter: MicropkgReporter, total: int) -> int:
+    """After a ``--keep-going`` run: one line naming the failed entries; exit status 1."""
+    names = ", ".join(name.split(":", 1)[-1] for name in reporter.failed)
+    print(
+        f"Error: {len(reporter.failed)} of {total} micro-packages failed: {names}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _local_or_url(value: str | None) -> str | None:
@@ -226,8 +246,10 @@ def _cmd_package(args: argparse.Namespace) -> int:
             plan.collected.code_dir / "requirements.txt", relative_to=ctx.project.root
         )
 
-    code, reporter = run_doit(ctx, ["run", *_parallel_args(args), *targets], verbose=args.verbose)
+    code, reporter = run_doit(ctx, [*_run_args(args), *targets], verbose=args.verbose)
     if code != 0:
+        if args.keep_going and reporter.failed:
+            return _failure_summary(reporter, len(ctx.package_plans()))
         return 1
     if args.all_flag:
         print(
@@ -260,11 +282,13 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             print("Nothing to pull. Please update the 'pyproject.toml' package manifest section.")
             return 0
         ctx.force = args.force
-        run_args = ["run", *_parallel_args(args)]
+        run_args = _run_args(args)
         if args.force:
             run_args.append("--always-execute")
         code, reporter = run_doit(ctx, [*run_args, "pull"], verbose=args.verbose)
         if code != 0:
+            if args.keep_going and reporter.failed:
+                return _failure_summary(reporter, len(ctx.manifest.pull))
             return 1
         print(
             "Micro-packages pulled and unpacked!"

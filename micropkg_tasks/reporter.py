@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from doit.exceptions import BaseFail, TaskFailed
+from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 __all__ = ["MicropkgReporter"]
@@ -50,6 +50,8 @@ class MicropkgReporter(ConsoleReporter):  # type: ignore[misc]
 
     def add_failure(self, task: Any, fail: BaseFail) -> None:
         """``Error: <message>`` for our errors; the traceback only when verbose."""
+        if isinstance(fail, UnmetDependency):
+            return  # a group task whose sub-task failed (--continue): already reported
         self.failed.append(task.name)
         if isinstance(fail, TaskFailed) or self.verbose is False:
             text = fail.message if isinstance(fail, TaskFailed) else _last_line(fail.get_msg())

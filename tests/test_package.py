@@ -330,3 +330,27 @@ def test_code_config_folder_warns_and_clashes_are_errors(project: Path, cli) -> 
     result = cli("package", "pipelines.data_proc")
     assert result.code == 1
     assert "would be the same file in the sdist" in result.err
+
+
+@pytest.mark.parametrize("keep_going", [False, True])
+def test_all_stops_at_a_failure_unless_keep_going(
+    project_factory, cli, monkeypatch, keep_going: bool
+) -> None:
+    root = project_factory(
+        manifest='[tool.kedro.micropkg.package]\n"pipelines.alpha" = {}\n'
+        '"pipelines.beta" = {}\n"pipelines.gamma" = {}\n'
+    )
+    for name in ("alpha", "beta", "gamma"):
+        add_pipeline(root, name)
+    # beta fails while it is built: its own config/ clashes with a parameter file
+    write(root / "src/demo_proj/pipelines/beta/config/parameters_beta.yml", "x: 1\n")
+    monkeypatch.chdir(root)
+    result = cli("package", "--all", *(["--keep-going"] if keep_going else []))
+    assert result.code == 1
+    built = sorted(p.name for p in (root / "dist").iterdir())
+    if keep_going:
+        assert built == ["alpha-0.1.tar.gz", "gamma-0.1.tar.gz"]
+        assert "Error: 1 of 3 micro-packages failed: pipelines.beta" in result.err
+    else:
+        assert built == ["alpha-0.1.tar.gz"]
+    assert "would be the same file in the sdist" in result.err
