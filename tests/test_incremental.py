@@ -246,3 +246,11 @@ def test_second_process_is_refused_while_locked(three: Path, cli) -> None:
     assert proc.returncode == 1
     assert "Another micropkg/doit run is in progress" in proc.stderr
     assert not (three / "dist").exists()
+
+
+@pytest.mark.parametrize("parallel", ["thread", "process"])
+def test_parallel_runs(three: Path, cli, parallel: str) -> None:
+    result = cli("package", "--all", "-n", "2", "-P", parallel)
+    assert result.code == 0, result.err
+    assert all((three / rel).is_file() for rel in TARBALLS.values())
+    assert rebuilt(cli, three) == set()
