@@ -254,3 +254,16 @@ def test_parallel_runs(three: Path, cli, parallel: str) -> None:
     assert result.code == 0, result.err
     assert all((three / rel).is_file() for rel in TARBALLS.values())
     assert rebuilt(cli, three) == set()
+
+
+def test_init_keeps_an_existing_dodo(three: Path, cli) -> None:
+    (three / "dodo.py").write_text("def task_mine():\n    return {'actions': []}\n")
+    result = cli("init")
+    assert result.code == 1
+    assert "does not load micropkg's tasks" in result.err
+    assert "from micropkg_tasks.tasks import *" in result.err
+    assert (three / "dodo.py").read_text().startswith("def task_mine")
+    (three / "dodo.py").write_text("from micropkg_tasks.tasks import *  # noqa: F403\n")
+    assert cli("init").code == 0
+    assert cli("init").code == 0  # idempotent: .gitignore gets the entry once
+    assert (three / ".gitignore").read_text().count(".micropkg/") == 1
