@@ -5,7 +5,8 @@ built under an exclusive ``fcntl`` lock, so parallel pytest-xdist workers wait f
 instead of racing, and is trusted only if its marker file holds the expected key (written after a
 successful install). A broken or outdated venv is rebuilt.
 
-* ``kedro019_bin``: ``kedro==0.19.15`` with ``<repo>/../shared/constraints/kedro-0.19.15.txt``.
+* ``kedro019_bin``: ``kedro==0.19.15`` with ``tests/data/constraints/kedro-0.19.15.txt``
+  (carried by the repository, so a fresh clone needs nothing beside it).
 * ``kedro1x_bin``: the latest ``kedro>=1,<2`` plus this repository, installed non-editable so that
   the ``micropkg`` console script and the ``kedro.project_commands`` entry point are registered. The
   repository is reinstalled whenever ``pyproject.toml``, ``micropkg_tasks/**/*.py`` or
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parents[1]
-CONSTRAINTS_019 = REPO.parent / "shared" / "constraints" / "kedro-0.19.15.txt"
+CONSTRAINTS_019 = REPO / "tests" / "data" / "constraints" / "kedro-0.19.15.txt"
 KEDRO_1X_SPEC = "kedro>=1,<2"
 KEDRO_1X_MAX_AGE = 7 * 24 * 3600  # seconds before "latest kedro 1.x" is looked up again
 MARKER = ".micropkg-test-ok"
