@@ -288,7 +288,22 @@ def package_tasks(ctx: TaskContext) -> Iterator[dict[str, Any]]:
         yield _package_task(ctx.project, plan, all_mode, digest)
 
 
-_PINNED = re.compile(r"^[A-Za-z0-9._-]+(\[[^\]]*\])?\s*===?\s*[A-Za-z0-9.!+_-]+\s*$")
+def is_pinned(requirement: str) -> bool:
+    """Whether an index requirement names exactly one release (``name==1.2``, ``name===1.2``)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        req = Requirement(requirement)
+    except InvalidRequirement:
+        return False
+    clauses = list(req.specifier)
+    return (
+        req.url is None
+        and req.marker is None
+        and len(clauses) == 1
+        and clauses[0].operator in ("==", "===")
+        and not clauses[0].version.endswith(".*")
+    )
 
 
 def pull_task_name(entry: PullEntry) -> str:
@@ -326,7 +341,7 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
     elif is_remote(entry.source):
         fs_file = base / entry.fs_args if entry.fs_args else None  # an absolute path stays
         uptodate.append(RemoteUnchanged(entry.source, fs_file))
-    elif not _PINNED.match(entry.source):
+    elif not is_pinned(entry.source):
         uptodate.append(False)  # an unpinned index requirement may resolve to a new release
     return task
 
