@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
-
-from ._toml import toml_string
+from ._compat import toml_string, tomllib
 from .errors import PullError
 
-__all__ = ["LOCK_NAME", "Lock", "LockEntry", "file_sha256", "read_lock", "render_lock"]
+__all__ = ["LOCK_NAME", "Lock", "LockEntry", "read_lock", "render_lock"]
 
 LOCK_NAME = "micropkg.lock"
 LOCK_VERSION = 1
-
-
-def file_sha256(data: bytes) -> str:
-    """Hex sha256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -45,13 +37,6 @@ class Lock:
     """All pulled micro-packages of a project."""
 
     entries: dict[str, LockEntry] = field(default_factory=dict)
-
-    def owner_of(self, rel: str) -> str | None:
-        """The module whose pull wrote ``rel``, if any."""
-        for entry in self.entries.values():
-            if rel in entry.files:
-                return entry.module
-        return None
 
 
 def read_lock(path: Path) -> Lock:

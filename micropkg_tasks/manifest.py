@@ -63,9 +63,8 @@ class PullEntry:
 
 @dataclass(frozen=True)
 class Manifest:
-    """Both manifests of a project and the table they were read from."""
+    """Both manifests of a project."""
 
-    table: str
     package: tuple[PackageEntry, ...] = ()
     pull: tuple[PullEntry, ...] = ()
 
@@ -188,7 +187,7 @@ def load_manifest(pyproject: Mapping[str, Any], *, source_prefix: str = "") -> M
         tool.get("kedro", {}).get("micropkg") if table == KEDRO_TABLE else tool.get("micropkg")
     )
     if root is None:
-        return Manifest(table)
+        return Manifest()
     if not isinstance(root, Mapping):
         raise ManifestError(f"[{table}] must be a table with 'package' and/or 'pull' tables.")
     for key in root:
@@ -224,4 +223,4 @@ def load_manifest(pyproject: Mapping[str, Any], *, source_prefix: str = "") -> M
             pulls.append(pull_entry(key, **spec, fs_args=fs_args, where=f"[{where}]"))
         except ManifestError as exc:
             raise ManifestError(f'Entry "{key}" in [{where}]: {exc}') from None
-    return Manifest(table, tuple(packages), tuple(pulls))
+    return Manifest(tuple(packages), tuple(pulls))

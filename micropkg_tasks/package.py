@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .collect import Collected, ConfigIndex, collect, read_version
 from .errors import PackageError
+from .fsutil import atomic_write
 from .manifest import PackageEntry
 from .names import config_file_name, sdist_basename
 from .project import Project
@@ -41,7 +42,6 @@ class PackageResult:
 
     plan: PackagePlan
     sdist: str
-    removed: tuple[str, ...]
     warnings: tuple[str, ...]
 
 
@@ -136,37 +136,33 @@ def build_package(
 
     spec = SdistSpec(name=name, version=plan.version, requirements=requirements, files=members)
     if plan.remote:
-        from .sources import publish
+        from .publish import publish
 
         with tempfile.TemporaryDirectory(prefix="micropkg-") as tmp:
             local = Path(tmp) / plan.filename
             write_sdist(local, spec)
-            return PackageResult(plan, publish(local, plan.location), (), tuple(warnings))
+            return PackageResult(plan, publish(local, plan.location), tuple(warnings))
 
     folder = Path(plan.location)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / plan.filename
     write_sdist(target, spec)
-    removed = _remove_stale(project, plan, target, manifest_entry)
-    return PackageResult(plan, str(target), removed, tuple(warnings))
+    _remove_stale(project, plan, target, manifest_entry)
+    return PackageResult(plan, str(target), tuple(warnings))
 
 
 _VERSIONED = re.compile(r"^(?P<name>[a-z0-9_]+)-(?P<version>[^-/]+)\.tar\.gz$")
 
 
-def _remove_stale(
-    project: Project, plan: PackagePlan, target: Path, manifest_entry: bool
-) -> tuple[str, ...]:
+def _remove_stale(project: Project, plan: PackagePlan, target: Path, manifest_entry: bool) -> None:
     """Remove older tarballs of this entry: other versions, or the previous alias's tarball."""
-    removed: list[str] = []
     stem = plan.filename.split("-", 1)[0]
     for other in target.parent.glob(f"{stem}-*.tar.gz"):
         match = _VERSIONED.match(other.name)
         if other != target and match and match["name"] == stem:
             other.unlink(missing_ok=True)
-            removed.append(str(other))
     if not manifest_entry:
-        return tuple(removed)
+        return
     record = project.state_dir / "package" / f"{plan.entry.module_path}.last"
     try:
         previous = Path(record.read_text(encoding="utf-8").strip())
@@ -174,7 +170,5 @@ def _remove_stale(
         previous = None
     if previous is not None and previous != target and previous.is_file():
         previous.unlink()
-        removed.append(str(previous))
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(f"{target}\n", encoding="utf-8")
-    return tuple(removed)
+    atomic_write(record, f"{target}\n")

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from ._compat import tomllib
 from .errors import ProjectError
 
 __all__ = ["Project", "find_project", "load_project", "read_pyproject"]
@@ -38,7 +37,6 @@ class Project:
     conf_root: Path
     tests_dir: Path
     requirements_txt: Path
-    kedro_version: tuple[int, int, int] | None
     pyproject: dict[str, Any] = field(repr=False, compare=False)
 
     @property
@@ -147,6 +145,5 @@ def load_project(start: Path) -> Project:
         conf_root=conf_root,
         tests_dir=tests_dir,
         requirements_txt=requirements,
-        kedro_version=version,
         pyproject=pyproject,
     )

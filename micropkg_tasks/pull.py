@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .collect import walk_files
 from .errors import ConflictError, ManifestError, PullError
-from .lockfile import LOCK_NAME, Lock, LockEntry, file_sha256, read_lock, render_lock
+from .fsutil import sha256_bytes
+from .lockfile import LOCK_NAME, Lock, LockEntry, read_lock, render_lock
 from .manifest import PullEntry
 from .names import config_file_name, normalize_destination, validate_alias
 from .project import Project
@@ -161,7 +162,7 @@ def plan_pull(
 ) -> PullPlan:
     """Plan the pull of a local sdist ``archive`` into ``project`` (nothing is written)."""
     from .requirements import merge_requirements
-    from .sdist import extract_sdist
+    from .sdist_reader import extract_sdist
 
     if entry.sha256 and entry.sha256.lower() != sha256:
         raise PullError(
@@ -188,7 +189,7 @@ def plan_pull(
         if current == data:
             unchanged += 1
             continue
-        if force or previous_files.get(rel) == file_sha256(current):
+        if force or previous_files.get(rel) == sha256_bytes(current):
             final_writes[target] = data
         else:
             owner = "" if rel in previous_files else " (not written by an earlier pull)"
@@ -204,7 +205,7 @@ def plan_pull(
             current = path.read_bytes()
         except (FileNotFoundError, IsADirectoryError):
             continue
-        if force or file_sha256(current) == digest:
+        if force or sha256_bytes(current) == digest:
             removals.append(path)
         else:
             conflicts.append(f"{rel} (edited locally; the new version drops it)")
@@ -230,7 +231,7 @@ def plan_pull(
         package=contents.package,
         options={k: str(v) for k, v in options.items()},
         requirements=merge.added,
-        files={project.rel(t): file_sha256(d) for t, d in writes.items()},
+        files={project.rel(t): sha256_bytes(d) for t, d in writes.items()},
     )
     return PullPlan(
         entry=entry,
@@ -378,7 +379,7 @@ def status(project: Project) -> list[StatusRow]:
         modified, missing = [], []
         for rel, digest in sorted(entry.files.items()):
             try:
-                if file_sha256((project.root / rel).read_bytes()) != digest:
+                if sha256_bytes((project.root / rel).read_bytes()) != digest:
                     modified.append(rel)
             except FileNotFoundError:
                 missing.append(rel)

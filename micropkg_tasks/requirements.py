@@ -7,19 +7,18 @@ tasks and must stay cheap, so it only hashes files.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import RequirementsError
+from .fsutil import atomic_write, sha256_file
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -471,10 +470,6 @@ def _relative(path: Path, root: Path) -> str:
         return str(path.resolve())
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _insert_hash_line(text: str, digest: str) -> str:
     """Put the hash line right after the leading comment block (pip-compile's header)."""
     lines = text.splitlines()
@@ -484,17 +479,6 @@ def _insert_hash_line(text: str, digest: str) -> str:
         index += 1
     lines.insert(index, f"{_HASH_PREFIX}{digest}")
     return "\n".join(lines) + "\n"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _error_summary(output: str) -> str:
@@ -533,7 +517,7 @@ def compile_requirements(
         )
     if not requirements_in.is_file():
         raise RequirementsError(f"'{_relative(requirements_in, project_root)}' does not exist.")
-    digest = _sha256(requirements_in)
+    digest = sha256_file(requirements_in)
     argv = chosen.command(
         _relative(requirements_in, project_root),
         _relative(requirements_txt, project_root),
@@ -563,7 +547,7 @@ def compile_requirements(
         raise RequirementsError(
             f"{chosen.name} did not write {_relative(requirements_txt, project_root)}."
         ) from exc
-    _atomic_write(requirements_txt, _insert_hash_line(compiled, digest))
+    atomic_write(requirements_txt, _insert_hash_line(compiled, digest))
 
 
 def requirements_stale(requirements_in: Path, requirements_txt: Path) -> bool:
@@ -574,7 +558,7 @@ def requirements_stale(requirements_in: Path, requirements_txt: Path) -> bool:
     """
     try:
         compiled = requirements_txt.read_text(encoding="utf-8", errors="replace")
-        current = _sha256(requirements_in)
+        current = sha256_file(requirements_in)
     except OSError:
         return True
     match = _HASH_RE.search(compiled)

@@ -25,10 +25,8 @@ packaging are imported lazily: this module is imported when doit loads tasks.
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SourceError
+from .fsutil import sha256_file
 
 __all__ = [
     "AIOHTTP_REQUEST_OPTIONS",
@@ -48,9 +47,7 @@ __all__ = [
     "is_remote",
     "load_fs_args",
     "local_path",
-    "publish",
     "remote_key",
-    "sha256_file",
     "source_kind",
     "storage_options",
 ]
@@ -163,10 +160,9 @@ class Fetched:
     """A local ``.tar.gz``: inside ``workdir``, or the source itself for a local file."""
     sha256: str
     ukey: str | None
-    """ETag/ukey of the remote object; ``None`` for local files, index downloads, or HTTP
-    servers that send no validator (ETag, Content-MD5, Digest, Last-Modified)."""
-    kind: str
-    """``"local"``, ``"fsspec"`` or ``"index"``."""
+    """ETag/ukey of the remote object, read before its bytes; ``None`` for local files, index
+    downloads, or HTTP servers that send no validator (ETag, Content-MD5, Digest,
+    Last-Modified)."""
 
 
 # --------------------------------------------------------------------------- classification
@@ -452,44 +448,7 @@ def remote_key(source: str, fs_args: Mapping[str, Any] | None = None) -> str | N
     return _key_from_info(fs, path, info, source)
 
 
-def publish(local: Path, dest_url: str, fs_args: Mapping[str, Any] | None = None) -> str:
-    """Upload ``local`` to ``<dest_url>/<local.name>`` and return that URL."""
-    local = Path(local)
-    if not local.is_file():
-        raise SourceError(f"Cannot publish {local}: no such file")
-    fs, root = _filesystem(dest_url, fs_args)
-    url = dest_url.rstrip("/") + "/" + local.name
-    target = str(root).rstrip("/") + "/" + local.name
-    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
-    try:
-        if "file" in protocols or "local" in protocols:
-            folder = Path(root)
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{local.name}.", suffix=".part")
-            os.close(fd)
-            try:
-                shutil.copyfile(local, tmp)
-                os.replace(tmp, folder / local.name)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-        else:
-            fs.put_file(str(local), target)
-            fs.invalidate_cache(target)
-    except Exception as exc:
-        raise _translate(exc, url, action="publish to") from exc
-    return url
-
-
 # --------------------------------------------------------------------------- fetch
-
-
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch(
@@ -498,23 +457,20 @@ def fetch(
     *,
     base: Path,
     fs_args: Mapping[str, Any] | None = None,
-    protocol_hint: str | None = None,
 ) -> Fetched:
     """Get the sdist behind ``source`` as a local file.
 
     ``base`` anchors relative local paths (the project root for manifests, the CWD for the CLI).
-    ``protocol_hint`` forces a kind (``"local"``, ``"fsspec"`` or ``"index"``) instead of
-    :func:`source_kind`'s guess. Remote and index downloads land in ``workdir`` (created),
-    written under a temporary name and renamed, so a failed fetch leaves no partial file.
+    The kind comes from :func:`source_kind`. Remote and index downloads land in ``workdir``
+    (created), written under a temporary name and renamed, so a failed fetch leaves no partial
+    file.
     """
-    kind = protocol_hint or source_kind(source, base)
+    kind = source_kind(source, base)
     if kind == "local":
         return _fetch_local(source, base)
     if kind == "fsspec":
         return _fetch_fsspec(source, Path(workdir), fs_args)
-    if kind == "index":
-        return _fetch_index(source, Path(workdir))
-    raise SourceError(f"Unknown source kind {kind!r} (expected local, fsspec or index)")
+    return _fetch_index(source, Path(workdir))
 
 
 def _fetch_local(source: str, base: Path) -> Fetched:
@@ -528,7 +484,7 @@ def _fetch_local(source: str, base: Path) -> Fetched:
         digest = sha256_file(path)
     except OSError as exc:
         raise SourceError(f"Cannot read {path}: {_one_line(exc)}") from exc
-    return Fetched(path=path, sha256=digest, ukey=None, kind="local")
+    return Fetched(path=path, sha256=digest, ukey=None)
 
 
 def _fetch_fsspec(source: str, workdir: Path, fs_args: Mapping[str, Any] | None) -> Fetched:
@@ -549,7 +505,7 @@ def _fetch_fsspec(source: str, workdir: Path, fs_args: Mapping[str, Any] | None)
         os.replace(tmp, dest)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return Fetched(path=dest, sha256=digest, ukey=key, kind="fsspec")
+    return Fetched(path=dest, sha256=digest, ukey=key)
 
 
 def _check_requirement(source: str) -> None:
@@ -607,4 +563,4 @@ def _fetch_index(source: str, workdir: Path) -> Fetched:
             raise SourceError(_PIP_SDIST_TEXT.format(names=names))
         dest = workdir / found[0].name
         os.replace(found[0], dest)
-    return Fetched(path=dest, sha256=sha256_file(dest), ukey=None, kind="index")
+    return Fetched(path=dest, sha256=sha256_file(dest), ukey=None)

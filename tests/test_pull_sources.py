@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 from projects import add_pipeline, tree_snapshot, write
 from servers import HTTPFileServer, IndexServer, S3Server
+
+from micropkg_tasks._compat import tomllib
 
 TARBALL = "data_proc-0.1.tar.gz"
 OTHER = "other-0.1.tar.gz"

@@ -21,16 +21,16 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from micropkg_tasks import sdist
+from micropkg_tasks._compat import toml_string, tomllib
 from micropkg_tasks.errors import MicropkgError, PackageError, PullError
 from micropkg_tasks.sdist import (
-    SdistContents,
     SdistSpec,
-    extract_sdist,
     render_members,
     sdist_top,
     templates_digest,
     write_sdist,
 )
+from micropkg_tasks.sdist_reader import SdistContents, extract_sdist
 
 REQUIREMENTS = (
     "pandas>=1.0",
@@ -65,13 +65,7 @@ def make_spec(
 
 
 def toml_loads(text: str) -> dict[str, Any]:
-    """Parse TOML with the stdlib parser (3.11+), else tomlkit."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomlkit
-
-        return tomlkit.parse(text).unwrap()
+    """Parse TOML with tomllib (tomli on Python 3.10)."""
     return tomllib.loads(text)
 
 
@@ -136,10 +130,22 @@ def test_pyproject_without_requirements() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ['a"b', "back\\slash", "line\nbreak\r\t", "\x00\x01\x1f\x7f", "é ü 😀 `x`", "'single'", ""],
+    [
+        'a"b',
+        "back\\slash",
+        "line\nbreak\r\t",
+        "\x00\x01\x08\x0b\x0c\x1b\x1f\x7f",
+        "é ü 😀 `x`",
+        "'single'",
+        "",
+        "\u2028\u2029\x85 \\u0041 \\n",
+        "".join(map(chr, range(0x20))) + "\x7f\x80\x9f",
+    ],
 )
 def test_toml_string_round_trips(value: str) -> None:
-    assert toml_loads(f"v = {sdist.toml_string(value)}")["v"] == value
+    # One escaper for every TOML string we write (the sdist's pyproject.toml, micropkg.lock).
+    assert toml_loads(f"v = {toml_string(value)}")["v"] == value
+    assert toml_loads(f"{toml_string(value)} = 1") == {value: 1}
 
 
 def test_manifest_in_grafts_package_and_tests() -> None:

@@ -13,11 +13,11 @@ from servers import HTTPFileServer, IndexServer, S3Server, make_sdist
 
 from micropkg_tasks import sources
 from micropkg_tasks.errors import SourceError
+from micropkg_tasks.publish import publish
 from micropkg_tasks.sources import (
     fetch,
     is_remote,
     load_fs_args,
-    publish,
     remote_key,
     source_kind,
     storage_options,
@@ -154,7 +154,7 @@ def test_fetch_local_relative_absolute_and_file_url(tmp_path: Path, sdist: Path)
         "file://dist/demo_pipe-0.2.tar.gz",
     ):
         got = fetch(source, workdir, base=base)
-        assert got == sources.Fetched(path=sdist, sha256=expected, ukey=None, kind="local")
+        assert got == sources.Fetched(path=sdist, sha256=expected, ukey=None)
     assert not workdir.exists()  # local files are used in place
 
 
@@ -197,7 +197,6 @@ def test_fetch_s3_with_fs_args_yaml(
 
     got = fetch(url, tmp_path / "work", base=tmp_path, fs_args=load_fs_args(yml))
 
-    assert got.kind == "fsspec"
     assert got.path == tmp_path / "work" / "demo_pipe-0.2.tar.gz"
     assert got.sha256 == sha(sdist) == sha(got.path)
     head = s3_server.client().head_object(Bucket=bucket, Key="micropkgs/demo_pipe-0.2.tar.gz")
@@ -315,7 +314,6 @@ def test_fetch_http_with_seed_authorization_header(
 
     got = fetch(url, tmp_path / "work", base=tmp_path, fs_args=load_fs_args(yml))
 
-    assert got.kind == "fsspec"
     assert got.sha256 == sha(sdist)
     assert got.path.name == "demo_pipe-0.2.tar.gz"
     assert got.ukey == f'"{sha(sdist)[:32]}"'  # the server's ETag
@@ -451,7 +449,7 @@ def test_fetch_from_index(index_server: IndexServer, tmp_path: Path) -> None:
     workdir = tmp_path / "cache"
 
     got = fetch("demo-pipe==0.1", workdir, base=tmp_path)
-    assert got == sources.Fetched(workdir / old.name, sha(old), None, "index")
+    assert got == sources.Fetched(workdir / old.name, sha(old), None)
     latest = fetch("Demo_Pipe", workdir, base=tmp_path)
     assert latest.path == workdir / new.name and latest.sha256 == sha(new)
     assert sorted(p.name for p in workdir.iterdir()) == [old.name, new.name]  # no temp dirs left

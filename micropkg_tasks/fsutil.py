@@ -1,0 +1,83 @@
+"""File helpers shared by every block: atomic writes and sha256 digests."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["TEMP_SUFFIX", "atomic_write", "atomic_writer", "sha256_bytes", "sha256_file"]
+
+#: Suffix of our temporary files (``.<name>.<hex>.micropkg-tmp``): recognisable, so packaging
+#: skips them and a later run can clean up exactly what an interrupted run of ours left.
+TEMP_SUFFIX = ".micropkg-tmp"
+
+_CHUNK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _create_temp(path: Path, suffix: str) -> tuple[int, Path]:
+    """A new hidden file beside ``path`` (same file system, so the final rename is atomic)."""
+    # O_EXCL: never reuse an existing file; 0o666: the usual umask-governed mode (mkstemp's
+    # 0o600 would leak into the renamed file).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+
+
+@contextlib.contextmanager
+def atomic_writer(
+    path: Path, *, suffix: str = TEMP_SUFFIX, fsync: bool = False
+) -> Iterator[BinaryIO]:
+    """Write ``path`` through a temporary file beside it, renamed over ``path`` when complete.
+
+    On any exception (Ctrl-C included) the temporary file is removed and ``path`` is left as it
+    was. An existing ``path`` keeps its permission bits. ``fsync`` flushes the data to disk
+    before the rename. The folder must exist.
+    """
+    fd, temp = _create_temp(path, suffix)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            yield stream
+            if fsync:
+                stream.flush()
+                os.fsync(stream.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(temp, stat.S_IMODE(os.stat(path).st_mode))
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(
+    path: Path, data: bytes | str, *, suffix: str = TEMP_SUFFIX, fsync: bool = False
+) -> None:
+    """Replace ``path``'s content with ``data`` (``str`` is written as UTF-8) atomically.
+
+    See :func:`atomic_writer`.
+    """
+    with atomic_writer(path, suffix=suffix, fsync=fsync) as stream:
+        stream.write(data.encode("utf-8") if isinstance(data, str) else data)

@@ -1,0 +1,111 @@
+"""Metadata of an extracted sdist (version, requirements), read without running anything."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ._compat import tomllib
+
+__all__ = ["read_metadata"]
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _clean(values: list[str]) -> tuple[str, ...]:
+    return tuple(value.strip() for value in values if value.strip())
+
+
+def _requires_txt(text: str) -> tuple[str, ...]:
+    """setuptools' ``requires.txt``: ``[:marker]`` sections become ``req; marker``.
+
+    Extras sections (``[extra]``, ``[extra:marker]``) are skipped: a pull installs no extras.
+    """
+    out: list[str] = []
+    marker: str | None = None
+    skip = False
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            extra, _, section_marker = line[1:-1].partition(":")
+            skip = bool(extra.strip())
+            marker = section_marker.strip() or None
+            continue
+        if skip:
+            continue
+        if marker is None:
+            out.append(line)
+        elif ";" in line:
+            requirement, _, own = line.partition(";")
+            out.append(f"{requirement.strip()}; ({own.strip()}) and ({marker})")
+        else:
+            out.append(f"{line}; {marker}")
+    return tuple(out)
+
+
+def _pyproject_project(root: Path) -> dict[str, Any]:
+    text = _read_text(root / "pyproject.toml")
+    if text is None:
+        return {}
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return {}
+    project = data.get("project")
+    return project if isinstance(project, dict) else {}
+
+
+def _static_dependencies(project: Mapping[str, Any]) -> tuple[str, ...] | None:
+    dynamic = project.get("dynamic", [])
+    deps = project.get("dependencies")
+    if (isinstance(dynamic, list) and "dependencies" in dynamic) or not isinstance(deps, list):
+        return None
+    return _clean([dep for dep in deps if isinstance(dep, str)])
+
+
+def read_metadata(root: Path) -> tuple[str | None, tuple[str, ...]]:
+    """The version and requirements of the sdist at ``root``, read without running anything.
+
+    Requirements come from ``PKG-INFO``'s ``Requires-Dist`` unless it has none or declares them
+    ``Dynamic``; then from ``*.egg-info/requires.txt``; then from the static
+    ``[project].dependencies`` of ``pyproject.toml``.
+    """
+    from email.parser import HeaderParser
+
+    version: str | None = None
+    requires_dist: tuple[str, ...] = ()
+    dynamic: set[str] = set()
+    pkg_info = _read_text(root / "PKG-INFO")
+    if pkg_info is not None:
+        headers = HeaderParser().parsestr(pkg_info)
+        version = (headers.get("Version") or "").strip() or None
+        requires_dist = _clean([str(value) for value in headers.get_all("Requires-Dist") or []])
+        dynamic = {str(value).strip().lower() for value in headers.get_all("Dynamic") or []}
+    if requires_dist and "requires-dist" not in dynamic:
+        requirements: tuple[str, ...] | None = requires_dist
+    else:
+        requirements = None
+        for requires in sorted(root.glob("*.egg-info/requires.txt")):
+            text = _read_text(requires)
+            if text is not None:
+                requirements = _requires_txt(text)
+                break
+    project: dict[str, Any] | None = None
+    if requirements is None:
+        project = _pyproject_project(root)
+        requirements = _static_dependencies(project)
+    if version is None:
+        project = _pyproject_project(root) if project is None else project
+        dynamic_fields = project.get("dynamic", [])
+        raw_version = project.get("version")
+        if isinstance(raw_version, str) and "version" not in dynamic_fields:
+            version = raw_version.strip() or None
+    return version, requirements if requirements is not None else requires_dist

@@ -1,0 +1,72 @@
+"""micropkg_tasks.fsutil: the one atomic write and the one sha256 helper."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from micropkg_tasks.fsutil import (
+    TEMP_SUFFIX,
+    atomic_write,
+    atomic_writer,
+    sha256_bytes,
+    sha256_file,
+)
+
+
+def test_sha256_helpers_agree_with_hashlib(tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)  # more than one read block
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    expected = hashlib.sha256(data).hexdigest()
+    assert sha256_bytes(data) == expected
+    assert sha256_file(path) == expected
+
+
+def test_atomic_write_creates_and_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    atomic_write(target, "héllo\n")
+    assert target.read_bytes() == "héllo\n".encode()
+    atomic_write(target, b"\x00bytes")
+    assert target.read_bytes() == b"\x00bytes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_atomic_write_keeps_the_mode_of_an_existing_file(tmp_path: Path) -> None:
+    target = tmp_path / "requirements.txt"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    atomic_write(target, "new\n")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    fresh = tmp_path / "fresh.txt"
+    old_umask = os.umask(0o022)
+    try:
+        atomic_write(fresh, "x")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644  # not mkstemp's 0o600
+
+
+def test_atomic_writer_failure_leaves_the_target_and_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old\n")
+    with pytest.raises(KeyboardInterrupt), atomic_writer(target) as stream:
+        stream.write(b"half")
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(TEMP_SUFFIX)]
+        raise KeyboardInterrupt
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_temp_names_are_recognisable(tmp_path: Path) -> None:
+    target = tmp_path / "dist.tar.gz"
+    with atomic_writer(target, suffix=".tmp") as stream:
+        (temp,) = [p for p in tmp_path.iterdir() if p.name != "dist.tar.gz"]
+        assert temp.name.startswith(".dist.tar.gz.") and temp.name.endswith(".tmp")
+        stream.write(b"x")
+    assert target.read_bytes() == b"x"
