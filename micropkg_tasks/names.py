@@ -3,22 +3,61 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import PurePosixPath
 
 from .errors import ManifestError
 
 __all__ = [
+    "LINE_BREAKS",
     "config_file_name",
+    "describe_character",
     "normalize_destination",
     "normalize_module_path",
     "sdist_basename",
+    "shown",
+    "unsafe_character",
     "validate_alias",
 ]
+
+#: Every character ``str.splitlines()`` splits on. pip reads requirements files with
+#: ``splitlines()``, so any of these inside one requirement starts a new line (an option line).
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 _WORD_RE = re.compile(r"^\w+$")
 _PEP503_RE = re.compile(r"[-_.]+")
 
 INVALID_MODULE_PATH = "The micro-package location you provided is not a valid Python module path"
+
+
+def unsafe_character(text: str, *, allow: str = "") -> str | None:
+    """The first line break, control character or lone surrogate in ``text``, if any.
+
+    Lone surrogates are what undecodable bytes become (``surrogateescape``). Characters in
+    ``allow`` (a tab in a requirement, say) are accepted.
+    """
+    for char in text:
+        if char in allow:
+            continue
+        if char in LINE_BREAKS or unicodedata.category(char) in ("Cc", "Cs"):
+            return char
+    return None
+
+
+def describe_character(char: str) -> str:
+    """``a line break (U+2028)``: what an unsafe character is, for a message."""
+    kind = "a line break" if char in LINE_BREAKS else "a control character"
+    if unicodedata.category(char) == "Cs":
+        kind = "an undecodable byte"
+    return f"{kind} (U+{ord(char):04X})"
+
+
+def shown(text: str) -> str:
+    """``text`` for a one-line message: line breaks and other unprintable characters escaped."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
 
 
 def validate_alias(name: str) -> str:

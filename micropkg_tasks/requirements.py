@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .errors import RequirementsError
 from .fsutil import atomic_write, sha256_file
+from .names import describe_character, shown, unsafe_character
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -34,6 +35,7 @@ __all__ = [
     "UvBackend",
     "block_header",
     "canonical",
+    "check_one_line",
     "compile_requirements",
     "merge_requirements",
     "parse_package_requirements",
@@ -58,15 +60,31 @@ _Key = tuple[str, frozenset[str], "SpecifierSet", str | None, str | None]
 # --------------------------------------------------------------------------- canonical form
 
 
+def check_one_line(text: str) -> None:
+    """Refuse a requirement with a line break or a control character anywhere in it.
+
+    Our own check, whatever ``packaging`` accepts (23.x-25.x parse a URL running on past a form
+    feed or U+2028 as one requirement): pip splits requirements files with
+    ``str.splitlines()``, so such a "requirement" would add an option line.
+    """
+    bad = unsafe_character(text, allow="\t")
+    if bad is not None:
+        raise RequirementsError(
+            f"Invalid requirement '{shown(text.strip())}': it contains {describe_character(bad)}; "
+            "a requirement must be one line."
+        )
+
+
 def _parse(text: str) -> Requirement:
     """Parse one PEP 508 string (leading/trailing whitespace tolerated, as in Kedro)."""
     from packaging.requirements import InvalidRequirement, Requirement
 
+    check_one_line(text)
     try:
         return Requirement(text.strip())
     except InvalidRequirement as exc:
         detail = str(exc).splitlines()[0] if str(exc) else "invalid syntax"
-        raise RequirementsError(f"Invalid requirement '{text.strip()}': {detail}.") from exc
+        raise RequirementsError(f"Invalid requirement '{shown(text.strip())}': {detail}.") from exc
 
 
 def _format(req: Requirement) -> str:
@@ -176,7 +194,13 @@ def parse_package_requirements(path: Path, *, relative_to: Path | None = None) -
         if not stripped or stripped.startswith("#"):
             continue
         body = _strip_comment(raw).strip()
-        prefix = f"Invalid requirement in {_display(path, relative_to)} line {number}: '{stripped}'"
+        prefix = (
+            f"Invalid requirement in {_display(path, relative_to)} line {number}: "
+            f"'{shown(stripped)}'"
+        )
+        bad = unsafe_character(body, allow="\t")
+        if bad is not None:
+            raise RequirementsError(f"{prefix} contains {describe_character(bad)}.")
         try:
             req = Requirement(body)
         except InvalidRequirement as exc:

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ._compat import toml_string
 from .errors import PackageError
 from .fsutil import atomic_writer
-from .names import sdist_basename
+from .names import sdist_basename, shown, unsafe_character
 
 if TYPE_CHECKING:
     import jinja2
@@ -54,7 +54,6 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 # PEP 508 distribution names (ASCII only); the package folder name doubles as one.
 _PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -128,9 +127,9 @@ def _check_spec(spec: SdistSpec) -> None:
     if spec.name == "tests":
         raise PackageError("'tests' cannot name a micro-package: it is reserved for its tests.")
     for requirement in spec.requirements:
-        if not requirement.strip() or _CONTROL_RE.search(requirement):
+        if not requirement.strip() or unsafe_character(requirement, allow="\t") is not None:
             raise PackageError(
-                f"Invalid requirement {requirement!r} for '{spec.name}': "
+                f"Invalid requirement '{shown(requirement)}' for '{spec.name}': "
                 "expected one PEP 508 requirement on a single line."
             )
     for member in spec.files:

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ._compat import tomllib
+from .errors import PullError
+from .names import describe_character, shown, unsafe_character
 
 __all__ = ["read_metadata"]
 
@@ -18,7 +20,20 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-def _clean(values: list[str]) -> tuple[str, ...]:
+def _clean(values: list[str], where: str) -> tuple[str, ...]:
+    """The stripped, non-empty ``values``; a line break or control character is refused.
+
+    Our own check (``packaging`` 23-25 accept a URL running on past U+2028 or a form feed):
+    pip splits requirements files with ``str.splitlines()``, so such a value written into
+    ``requirements.in`` would smuggle in an option line.
+    """
+    for value in values:
+        bad = unsafe_character(value, allow="\t")
+        if bad is not None:
+            raise PullError(
+                f"Invalid requirement '{shown(value.strip())}' in the sdist's {where}: it "
+                f"contains {describe_character(bad)}; a requirement must be one line."
+            )
     return tuple(value.strip() for value in values if value.strip())
 
 
@@ -48,7 +63,7 @@ def _requires_txt(text: str) -> tuple[str, ...]:
             out.append(f"{requirement.strip()}; ({own.strip()}) and ({marker})")
         else:
             out.append(f"{line}; {marker}")
-    return tuple(out)
+    return _clean(out, "requires.txt")
 
 
 def _pyproject_project(root: Path) -> dict[str, Any]:
@@ -68,7 +83,7 @@ def _static_dependencies(project: Mapping[str, Any]) -> tuple[str, ...] | None:
     deps = project.get("dependencies")
     if (isinstance(dynamic, list) and "dependencies" in dynamic) or not isinstance(deps, list):
         return None
-    return _clean([dep for dep in deps if isinstance(dep, str)])
+    return _clean([dep for dep in deps if isinstance(dep, str)], "pyproject.toml dependencies")
 
 
 def read_metadata(root: Path) -> tuple[str | None, tuple[str, ...]]:
@@ -87,7 +102,10 @@ def read_metadata(root: Path) -> tuple[str | None, tuple[str, ...]]:
     if pkg_info is not None:
         headers = HeaderParser().parsestr(pkg_info)
         version = (headers.get("Version") or "").strip() or None
-        requires_dist = _clean([str(value) for value in headers.get_all("Requires-Dist") or []])
+        requires_dist = _clean(
+            [str(value) for value in headers.get_all("Requires-Dist") or []],
+            "PKG-INFO (Requires-Dist)",
+        )
         dynamic = {str(value).strip().lower() for value in headers.get_all("Dynamic") or []}
     if requires_dist and "requires-dist" not in dynamic:
         requirements: tuple[str, ...] | None = requires_dist

