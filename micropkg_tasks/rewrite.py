@@ -34,6 +34,21 @@ _NAMED_BINDERS = (
     ast.MatchStar,
 )
 _DOCSTRING_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+_DECORATED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_STRING_PREFIX = frozenset("rRuUfF")
+# Flags of the tree walk: inside an f-string, inside an annotation.
+_IN_FSTRING = 1
+_IN_ANNOTATION = 2
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """An expression spelling ``old`` (a name or attribute chain): its span, scope and line."""
+
+    start: int
+    end: int
+    scope: int
+    lineno: int
 
 
 @dataclass(frozen=True)
@@ -57,10 +72,13 @@ def rewrite_source(
 ) -> RewriteResult:
     """Rewrite absolute references to module ``old`` (and ``old.<x>``) into ``new``.
 
-    Rewritten: ``import`` and ``from ... import`` statements (anywhere in the file), dotted
-    attribute chains rooted in a bare ``import old...``, and simple quoted string literals
-    holding such a dotted path (``mock.patch("old.nodes.log")``). Relative imports, comments
-    and docstrings are never changed.
+    Rewritten, in every syntactic position (decorators, defaults, annotations, class bodies,
+    lambdas, comprehensions, f-string expressions, ...): ``import`` and ``from ... import``
+    statements, dotted attribute chains rooted in a bare ``import old...``, string annotations
+    (parsed and rewritten as code), and str literals whose text starts with the dotted path
+    (``mock.patch("old.nodes.log")``; any prefix but ``b``, triple-quoted, or the leading text
+    of an f-string, ``f"old.nodes.{name}"``). Relative imports, comments, docstrings and bytes
+    are never changed.
 
     Warnings (never rewritten) name ``filename`` and the line: relative imports climbing out
     of the micro-package (when ``package_depth``, the number of package levels between the
@@ -331,96 +349,185 @@ class _Rewriter:
         start, end = self.span(node)
         self.edits.append((start, end, text))
 
-    def visit_chain(self, node: ast.Attribute | ast.Name) -> None:
-        """Replace an expression spelling ``old`` by ``new`` (not an assignment target)."""
-        if not isinstance(node.ctx, ast.Load):
-            return
-        start, end = self.span(node)
-        if _BLANKS_RE.sub("", self.text[start:end]) == self.old:
-            self.edits.append((start, end, self.new))
+    def visit_chain(self, chain: _Chain) -> None:
+        """Replace an expression spelling ``old`` by ``new``."""
+        if _BLANKS_RE.sub("", self.text[chain.start : chain.end]) == self.old:
+            self.edits.append((chain.start, chain.end, self.new))
         else:
-            self.warn(node, f"reference to '{self.old}' not rewritten (unusual spelling)")
+            self.warnings.append(
+                (
+                    chain.lineno,
+                    f"{self.filename}:{chain.lineno}: reference to '{self.old}' not rewritten "
+                    "(unusual spelling)",
+                )
+            )
+
+    def string_target(self, value: str, complete: bool) -> bool:
+        """Whether a string's text (or an f-string's leading text, ``complete`` when nothing
+        follows it) names ``old`` or a module inside it."""
+        if value == self.old:
+            return complete
+        return value.startswith(self.old + ".")
+
+    def body_start(self, start: int) -> int | None:
+        """Where the text of the string literal starting at ``start`` begins (after its prefix
+        and opening quotes), or ``None`` for a bytes literal."""
+        pos = start
+        while self.text[pos] in _STRING_PREFIX:
+            pos += 1
+        quote = self.text[pos]
+        if quote not in "'\"":
+            return None
+        return pos + (3 if self.text.startswith(quote * 3, pos) else 1)
+
+    def replace_in_literal(self, start: int) -> None:
+        """Replace ``old`` at the start of the literal's text when it is spelled there as is (no
+        escapes; in an implicit concatenation, within the first literal)."""
+        body = self.body_start(start)
+        if body is not None and self.text.startswith(self.old, body):
+            self.edits.append((body, body + len(self.old), self.new))
 
     def visit_string(self, node: ast.Constant) -> None:
-        value = node.value
-        if not isinstance(value, str) or not self.under_old(value):
+        if self.string_target(str(node.value), complete=True) and self.one_word_ok(node):
+            self.replace_in_literal(self.span(node)[0])
+
+    def visit_fstring(self, node: ast.JoinedStr) -> None:
+        """An f-string's leading literal text is rewritten like a string (``f"old.nodes.{x}"``);
+        its expressions are walked as code."""
+        if not node.values or not isinstance(node.values[0], ast.Constant):
             return
+        lead = str(node.values[0].value)
+        if self.string_target(lead, complete=len(node.values) == 1) and self.one_word_ok(
+            node.values[0]
+        ):
+            self.replace_in_literal(self.span(node)[0])
+
+    def one_word_ok(self, node: ast.Constant) -> bool:
+        # A one-word ``old`` ("data_proc") in a string is as likely a namespace or dataset
+        # name as a module path: rewrite such strings only in files importing ``old``, or
+        # when they name one of its modules ("data_proc.nodes.helper" in a mock.patch).
+        return len(self.old_parts) > 1 or self.imports_old or self.names_submodule(node)
+
+    def annotation_string(self, node: ast.Constant, scope: int, chains: list[_Chain]) -> bool:
+        """A string annotation (``x: "old.nodes.T"``, ``Optional["old.T"]``) is code: the
+        references to ``old`` in it are rewritten like the others. Only a plain one-line
+        ``'...'``/``"..."`` literal holding a valid expression; any other goes by the string
+        rules."""
+        value = str(node.value)
         start, end = self.span(node)
         source = self.text[start:end]
-        # Only a plain '...' or "..." literal whose body is exactly the value: no prefix, no
-        # escapes, no implicit concatenation, not triple-quoted.
-        if len(source) >= 2 and source[0] in "'\"" and source[1:-1] == value:
-            self.edits.append((start + 1, start + 1 + len(self.old), self.new))
+        if source[:1] not in ("'", '"') or source[1:-1] != value or "\n" in value:
+            return False
+        try:
+            expr = ast.parse(value, mode="eval")
+        except (SyntaxError, ValueError):
+            return False
+        base = start + 1
+        for sub in ast.walk(expr):
+            if isinstance(sub, ast.Attribute):
+                if sub.attr != self.old_last or _dotted(sub) != self.old:
+                    continue
+            elif not (isinstance(sub, ast.Name) and sub.id == self.old):
+                continue
+            col, end_col = sub.col_offset, sub.end_col_offset or sub.col_offset
+            if not value.isascii():
+                encoded = value.encode()
+                col, end_col = len(encoded[:col].decode()), len(encoded[:end_col].decode())
+            chains.append(_Chain(base + col, base + end_col, scope, node.lineno))
+        return True
 
     # -- traversal ---------------------------------------------------------------------
 
     def run(self, tree: ast.Module) -> None:
         """Walk the tree once; chains and strings are kept as candidates until the imports
         (which may come after them) tell whether they are to be rewritten."""
-        chains: list[tuple[ast.Attribute | ast.Name, int]] = []
+        chains: list[_Chain] = []
         strings: list[ast.Constant] = []
+        fstrings: list[ast.JoinedStr] = []
+        annotations: list[tuple[ast.Constant, int]] = []
         # Functions seen, as (node, index of the enclosing function or -1 for the module).
         scopes: list[tuple[_Scope, int]] = []
         docstrings: set[int] = set()
         hits = self.interesting_lines()
-        stack: list[tuple[ast.AST, int, bool]] = [(tree, -1, False)]  # node, scope, in f-string
+        stack: list[tuple[ast.AST, int, int]] = [(tree, -1, 0)]  # node, scope, _IN_* flags
         while stack:
-            node, scope, in_fstring = stack.pop()
+            node, scope, flags = stack.pop()
             if isinstance(node, ast.stmt):
                 # Skip statements that cannot hold anything to rewrite or report: most of a
-                # file, and walking the tree costs more than parsing it.
-                hit = bisect.bisect_left(hits, node.lineno)
+                # file, and walking the tree costs more than parsing it. A decorated
+                # definition starts at its first decorator, not at ``def``/``class``.
+                first = node.lineno
+                if isinstance(node, _DECORATED) and node.decorator_list:
+                    first = node.decorator_list[0].lineno
+                hit = bisect.bisect_left(hits, first)
                 if hit == len(hits) or hits[hit] > (node.end_lineno or node.lineno):
                     continue
-            if isinstance(node, ast.Import):
-                self.visit_import(node)
-                continue
-            if isinstance(node, ast.ImportFrom):
-                self.visit_import_from(node)
-                continue
-            if isinstance(node, ast.Constant):
+                if isinstance(node, ast.Import):
+                    self.visit_import(node)
+                    continue
+                if isinstance(node, ast.ImportFrom):
+                    self.visit_import_from(node)
+                    continue
+                if isinstance(node, ast.AnnAssign):
+                    stack.append((node.annotation, scope, flags | _IN_ANNOTATION))
+                    stack.append((node.target, scope, flags))
+                    if node.value is not None:
+                        stack.append((node.value, scope, flags))
+                    continue
+            elif isinstance(node, ast.Constant):
                 value = node.value
                 if (
-                    isinstance(value, str) and not in_fstring and id(node) not in docstrings
-                    and self.under_old(value)
-                ):  # fmt: skip
-                    strings.append(node)
+                    isinstance(value, str)
+                    and not flags & _IN_FSTRING
+                    and id(node) not in docstrings
+                ):
+                    if flags & _IN_ANNOTATION:
+                        if self.old_parts[0] in value:
+                            annotations.append((node, scope))
+                    elif value.startswith(self.old):
+                        strings.append(node)
                 continue
-            if isinstance(node, ast.Attribute):
+            elif isinstance(node, ast.Attribute):
                 if node.attr == self.old_last and _dotted(node) == self.old:
-                    chains.append((node, scope))
+                    if isinstance(node.ctx, ast.Load):
+                        chains.append(_Chain(*self.span(node), scope, node.lineno))
                     continue
             elif isinstance(node, ast.Name):
-                if node.id == self.old:
-                    chains.append((node, scope))
+                if node.id == self.old and isinstance(node.ctx, ast.Load):
+                    chains.append(_Chain(*self.span(node), scope, node.lineno))
                 continue
             elif isinstance(node, ast.JoinedStr):
-                in_fstring = True
+                if not flags & _IN_FSTRING:
+                    fstrings.append(node)
+                flags |= _IN_FSTRING
             if isinstance(node, _DOCSTRING_OWNERS) and node.body:
-                first = node.body[0]
-                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                    docstrings.add(id(first.value))
+                first_stmt = node.body[0]
+                if isinstance(first_stmt, ast.Expr) and isinstance(first_stmt.value, ast.Constant):
+                    docstrings.add(id(first_stmt.value))
             if isinstance(node, _SCOPES):
                 # Decorators, defaults and annotations are evaluated in the enclosing scope.
-                stack.extend((child, scope, in_fstring) for child in _outer_parts(node))
+                stack.extend(
+                    (child, scope, flags | annotation) for child, annotation in _outer_parts(node)
+                )
                 scopes.append((node, scope))
                 inner = len(scopes) - 1
                 body = [node.body] if isinstance(node, ast.Lambda) else node.body
-                stack.extend((child, inner, in_fstring) for child in body)
+                stack.extend((child, inner, flags) for child in body)
                 continue
-            stack.extend((child, scope, in_fstring) for child in ast.iter_child_nodes(node))
+            stack.extend((child, scope, flags) for child in ast.iter_child_nodes(node))
 
+        for node, scope in annotations:
+            if not self.annotation_string(node, scope, chains) and self.under_old(str(node.value)):
+                strings.append(node)
         if self.bare_import:
             shadowing: dict[int, bool] = {}
-            for chain, scope in chains:
-                if not self.shadowed(scope, scopes, shadowing):
+            for chain in chains:
+                if not self.shadowed(chain.scope, scopes, shadowing):
                     self.visit_chain(chain)
-        # A one-word ``old`` ("data_proc") in a string is as likely a namespace or dataset
-        # name as a module path: rewrite such strings only in files importing ``old``, or
-        # when they name one of its modules ("data_proc.nodes.helper" in a mock.patch).
         for string in strings:
-            if len(self.old_parts) > 1 or self.imports_old or self.names_submodule(string):
-                self.visit_string(string)
+            self.visit_string(string)
+        for fstring in fstrings:
+            self.visit_fstring(fstring)
 
     def names_submodule(self, node: ast.Constant) -> bool:
         """Whether the string is ``old.<submodule>[...]``."""
@@ -480,17 +587,20 @@ class _Rewriter:
         return names
 
 
-def _outer_parts(scope: _Scope) -> list[ast.expr]:
-    """The parts of a function definition evaluated outside its own scope."""
+def _outer_parts(scope: _Scope) -> list[tuple[ast.expr, int]]:
+    """The parts of a function definition evaluated outside its own scope, each with
+    ``_IN_ANNOTATION`` for annotations, else 0."""
     args = scope.args
-    parts = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+    parts = [(d, 0) for d in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]]
     if isinstance(scope, ast.Lambda):
         return parts
     every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
-    parts += [a.annotation for a in every if a is not None and a.annotation is not None]
-    parts += scope.decorator_list
+    parts += [
+        (a.annotation, _IN_ANNOTATION) for a in every if a is not None and a.annotation is not None
+    ]
+    parts += [(d, 0) for d in scope.decorator_list]
     if scope.returns is not None:
-        parts.append(scope.returns)
+        parts.append((scope.returns, _IN_ANNOTATION))
     return parts
 
 
@@ -502,6 +612,6 @@ def _scope_nodes(scope: _Scope) -> Iterator[ast.AST]:
         node = stack.pop()
         yield node
         if isinstance(node, _SCOPES):
-            stack.extend(_outer_parts(node))
+            stack.extend(part for part, _ in _outer_parts(node))
         else:
             stack.extend(ast.iter_child_nodes(node))

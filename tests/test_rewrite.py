@@ -387,6 +387,61 @@ def test_chain_inside_fstring_expression() -> None:
     assert pack(source) == 'import dp_alias\nx = f"{dp_alias.nodes!r}"\n'
 
 
+def test_decorator_lines_are_rewritten_when_nothing_else_names_the_package() -> None:
+    source = (
+        "import dp_alias.nodes\n"
+        "@dp_alias.nodes.command()\n"
+        "@mock.patch(\n"
+        '    "dp_alias.nodes.log",\n'
+        ")\n"
+        "class C:\n"
+        "    @dp_alias.nodes.deco\n"
+        "    async def m(self): ...\n"
+    )
+    result = rewrite_source(source.encode(), ALIAS, PULLED, submodules={"nodes"})
+    assert result.text.decode() == source.replace("dp_alias", PULLED)
+
+
+def test_string_annotations_are_code() -> None:
+    source = (
+        "from __future__ import annotations\n"
+        "import typing\n"
+        "import demo_proj.pipelines.data_proc.nodes\n"
+        "def f(\n"
+        '    a: "demo_proj.pipelines.data_proc.nodes.T",\n'
+        '    b: typing.Optional["demo_proj.pipelines.data_proc.nodes.T"] = None,\n'
+        '    c: "dict[str, demo_proj.pipelines.data_proc.nodes.T]" = None,\n'
+        "    d: \"list['demo_proj.pipelines.data_proc.nodes.T']\" = None,\n"
+        '    e: "demo_proj.pipelines.data_proc.nodes.T | demo_proj.pipelines.data_proc_x.U" = 1,\n'
+        ') -> "Café[demo_proj.pipelines.data_proc.nodes.T]": ...\n'
+        'X: "demo_proj.pipelines.data_proc.nodes.T (not an expression"\n'
+    )
+    assert pack(source) == (
+        "from __future__ import annotations\n"
+        "import typing\n"
+        "import dp_alias.nodes\n"
+        "def f(\n"
+        '    a: "dp_alias.nodes.T",\n'
+        '    b: typing.Optional["dp_alias.nodes.T"] = None,\n'
+        '    c: "dict[str, dp_alias.nodes.T]" = None,\n'
+        "    d: \"list['demo_proj.pipelines.data_proc.nodes.T']\" = None,\n"
+        '    e: "dp_alias.nodes.T | demo_proj.pipelines.data_proc_x.U" = 1,\n'
+        ') -> "Café[dp_alias.nodes.T]": ...\n'
+        'X: "dp_alias.nodes.T (not an expression"\n'
+    )
+
+
+def test_string_annotation_references_follow_the_code_rules() -> None:
+    # Without a bare import binding the root name, a dotted reference is not rewritten in
+    # code, nor in a string annotation, which is code too (it could not be resolved anyway).
+    source = (
+        "from demo_proj.pipelines.data_proc import nodes\n"
+        'def f(a: "list[demo_proj.pipelines.data_proc.nodes.T]") -> "Optional['
+        'demo_proj.pipelines.data_proc.nodes.T]": ...\n'
+    )
+    assert pack(source) == source.replace("from demo_proj.pipelines.data_proc", "from dp_alias")
+
+
 def test_chain_with_comment_inside_is_reported_not_rewritten() -> None:
     source = (
         "import demo_proj.pipelines.data_proc\nx = (demo_proj  # root\n     .pipelines.data_proc)\n"
@@ -418,6 +473,41 @@ def test_plain_strings_rewritten() -> None:
     )
 
 
+def test_string_literal_forms() -> None:
+    """Any str literal whose text starts with the module path as written: prefixes, triple
+    quotes, the first piece of an implicit concatenation, an f-string's leading text."""
+    source = (
+        "x = (\n"
+        '    r"demo_proj.pipelines.data_proc.nodes",\n'
+        '    u"demo_proj.pipelines.data_proc",\n'
+        '    Rb"demo_proj.pipelines.data_proc",\n'
+        '    """demo_proj.pipelines.data_proc""",\n'
+        "    '''demo_proj.pipelines.data_proc.nodes''',\n"
+        '    "demo_proj.pipelines.data_proc" ".nodes",\n'
+        '    "demo_proj.pipelines.data_proc\\x2enodes",\n'
+        '    f"demo_proj.pipelines.data_proc.{name}",\n'
+        '    rf"demo_proj.pipelines.data_proc.nodes.{name}",\n'
+        '    "demo_proj.pipelines.data_proc." f"{name}",\n'
+        '    f"demo_proj.pipelines.data_proc",\n'
+        ")\n"
+    )
+    assert pack(source) == (
+        "x = (\n"
+        '    r"dp_alias.nodes",\n'
+        '    u"dp_alias",\n'
+        '    Rb"demo_proj.pipelines.data_proc",\n'
+        '    """dp_alias""",\n'
+        "    '''dp_alias.nodes''',\n"
+        '    "dp_alias" ".nodes",\n'
+        '    "dp_alias\\x2enodes",\n'
+        '    f"dp_alias.{name}",\n'
+        '    rf"dp_alias.nodes.{name}",\n'
+        '    "dp_alias." f"{name}",\n'
+        '    f"dp_alias",\n'
+        ")\n"
+    )
+
+
 def test_other_strings_left_alone() -> None:
     source = (
         '"""demo_proj.pipelines.data_proc"""\n'
@@ -426,16 +516,16 @@ def test_other_strings_left_alone() -> None:
         "    return (\n"
         '        "demo_proj.pipelines.data_proc_extra",\n'
         '        "x.demo_proj.pipelines.data_proc",\n'
-        '        f"demo_proj.pipelines.data_proc.{x}",\n'
         '        b"demo_proj.pipelines.data_proc",\n'
-        '        r"demo_proj.pipelines.data_proc",\n'
-        '        u"demo_proj.pipelines.data_proc",\n'
         '        "demo_proj.pipelines.\\x64ata_proc",\n'
         '        "demo_proj.pipelines." "data_proc",\n'
-        '        """demo_proj.pipelines.data_proc""",\n'
-        "        '''demo_proj.pipelines.data_proc.nodes''',\n"
+        '        f"demo_proj.pipelines.data_proc{suffix}",\n'
+        '        f"{prefix}demo_proj.pipelines.data_proc",\n'
+        '        f"x{demo_proj.pipelines.data_proc!r:demo_proj.pipelines.data_proc}",\n'
         "    )\n"
         "class C:\n"
+        '    "demo_proj.pipelines.data_proc"\n'
+        "async def g():\n"
         '    "demo_proj.pipelines.data_proc"\n'
     )
     assert pack(source) == source

@@ -1,0 +1,187 @@
+"""The rewriter's position matrix, end to end: package with ``--alias``, pull with
+``--destination pipelines`` into another project, through the real CLI, then import and run
+every case at each stage (source project, sdist, consuming project)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from projects import make_project, write
+from rewrite_matrix import CASES, HELPER, render
+
+from micropkg_tasks.rewrite import rewrite_source
+
+SOURCE_PKG = "src_proj"
+CONSUMER_PKG = "cons"
+STAGES = ("source", "packaged", "pulled")
+
+# Imports each case module of a stage and prints {case: repr(check()) or the error} as JSON.
+RUNNER = """
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+results = {}
+for case in sys.argv[3:]:
+    try:
+        module = importlib.import_module(f"{sys.argv[2]}.{case}")
+        results[case] = repr(module.check())
+    except BaseException as exc:
+        results[case] = f"ERROR {type(exc).__name__}: {exc}"
+print(json.dumps(results))
+"""
+
+
+def module_name(case: str) -> str:
+    return "case_" + case.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A micro-package carried from a source project to a consumer."""
+
+    name: str  # folder under src/<pkg>/pipelines/ in the source project
+    alias: str  # --alias at package time: the sdist's package, and the pulled folder
+
+    def path(self, stage: str) -> str:
+        """The micro-package's import path at ``stage``."""
+        return {
+            "source": f"{SOURCE_PKG}.pipelines.{self.name}",
+            "packaged": self.alias,
+            "pulled": f"{CONSUMER_PKG}.pipelines.{self.alias}",
+        }[stage]
+
+
+@dataclass(frozen=True)
+class Built:
+    """The micro-package's files and the cases' results at every stage."""
+
+    layout: Layout
+    files: dict[str, dict[str, bytes]]  # stage → path inside the micro-package → bytes
+    results: dict[str, dict[str, str]]  # stage → case → repr(check()) or "ERROR …"
+    warnings: str  # what package and pull printed on stderr
+
+
+def micropkg(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "micropkg_tasks", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def run_cases(sys_path: Path, package: str, tmp: Path) -> dict[str, str]:
+    cases = [module_name(case) for case in CASES]
+    out = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(sys_path), package, *cases],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    by_module = json.loads(out)
+    return {case: by_module[module_name(case)] for case in CASES}
+
+
+def build(tmp: Path, layout: Layout, lay_out_code: Callable[[Path], None]) -> Built:
+    """Lay the micro-package out in a source project, package it, pull it, run the cases."""
+    source = make_project(tmp / "source", package=SOURCE_PKG)
+    code = source / "src" / SOURCE_PKG / "pipelines" / layout.name
+    lay_out_code(code)
+    write(code / "mhelp.py", HELPER)
+    for case, (template, _) in CASES.items():
+        write(code / f"{module_name(case)}.py", render(template, layout.path("source")))
+    packaged = micropkg(source, "package", f"pipelines.{layout.name}", "--alias", layout.alias)
+
+    consumer = make_project(tmp / "consumer", package=CONSUMER_PKG)
+    tarball = source / "dist" / f"{layout.alias}-0.1.tar.gz"
+    pulled = micropkg(consumer, "pull", str(tarball), "--destination", "pipelines")
+
+    with tarfile.open(tarball) as tar:
+        tar.extractall(tmp / "sdist", filter="data")
+    sdist_root = tmp / "sdist" / f"{layout.alias}-0.1"
+    folders = {
+        "source": (code, source / "src"),
+        "packaged": (sdist_root / layout.alias, sdist_root),
+        "pulled": (consumer / "src" / CONSUMER_PKG / "pipelines" / layout.alias, consumer / "src"),
+    }
+    files = {stage: files_under(folder) for stage, (folder, _) in folders.items()}
+    results = {
+        stage: run_cases(sys_path, layout.path(stage), tmp)
+        for stage, (_, sys_path) in folders.items()
+    }
+    return Built(layout, files, results, packaged.stderr + pulled.stderr)
+
+
+def handmade(code: Path) -> None:
+    write(code / "__init__.py", '"""A micro-package made for the position matrix."""\n')
+    (code / "__init__.py").write_text('__version__ = "0.1"\n')
+
+
+LAYOUTS = {"handmade": (Layout("ds", "ds2"), handmade)}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Built]]:
+    """``built(layout)``: the layout packaged and pulled once per test module."""
+    cache: dict[str, Built] = {}
+
+    def get(name: str) -> Built:
+        if name not in cache:
+            layout, lay_out_code = LAYOUTS[name]
+            cache[name] = build(tmp_path_factory.mktemp(name), layout, lay_out_code)
+        return cache[name]
+
+    yield get
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("direction", ["package", "pull"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_position(built: Callable[[str], Built], layout: str, direction: str, case: str) -> None:
+    """Every reference in every position is rewritten, the result runs, and the unit call of
+    ``rewrite_source`` gives the same bytes as the CLI."""
+    result = built(layout)
+    template, expected = CASES[case]
+    before, after = ("source", "packaged") if direction == "package" else ("packaged", "pulled")
+    rel = f"{module_name(case)}.py"
+    want = render(template, result.layout.path(after)).encode()
+
+    assert result.files[after][rel] == want
+    assert result.results["source"][case] == repr(expected)  # the case itself is sound
+    assert result.results[after][case] == repr(expected)
+
+    old, new = result.layout.path(before), result.layout.path(after)
+    data = render(template, old).encode()
+    if direction == "package":
+        unit = rewrite_source(data, old, new, project_package=SOURCE_PKG, package_depth=0)
+    else:
+        submodules = {Path(rel).stem for rel in result.files["packaged"]} - {"__init__"}
+        unit = rewrite_source(data, old, new, submodules=submodules)
+    assert unit.text == want
+    assert unit.warnings == ()
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_no_warnings(built: Callable[[str], Built], layout: str) -> None:
+    assert "Warning" not in built(layout).warnings
