@@ -45,6 +45,7 @@ __all__ = [
     "Fetched",
     "fetch",
     "is_remote",
+    "list_folder",
     "load_fs_args",
     "local_path",
     "remote_key",
@@ -446,6 +447,34 @@ def remote_key(source: str, fs_args: Mapping[str, Any] | None = None) -> str | N
     fs, path = _filesystem(source, fs_args)
     info = _info(fs, path, source)
     return _key_from_info(fs, path, info, source)
+
+
+def list_folder(
+    location: str, *, base: Path, fs_args: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The names of the entries of the folder ``location``: a local path (relative to
+    ``base``), a ``file://`` URL or any fsspec URL (for HTTP(S), the links of the page the
+    server gives for the folder, where it offers a listing). One listing, sorted."""
+    if not is_remote(location):
+        folder = local_path(location, base)
+        try:
+            return sorted(os.listdir(folder))
+        except FileNotFoundError:
+            raise SourceError(f"{location} not found ({folder})") from None
+        except OSError as exc:
+            raise SourceError(f"Cannot list {folder}: {_one_line(exc)}") from exc
+    fs, path = _filesystem(location, fs_args)
+    try:
+        fs.invalidate_cache(path)
+        found = fs.ls(path, detail=False)
+    except Exception as exc:
+        raise _translate(exc, location, "list") from exc
+    names = set()
+    for item in found:
+        name = urllib.parse.unquote(str(item).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+        if name:
+            names.add(name)
+    return sorted(names)
 
 
 # --------------------------------------------------------------------------- fetch
