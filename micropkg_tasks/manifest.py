@@ -7,7 +7,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import ManifestError
-from .names import normalize_destination, normalize_module_path, validate_alias
+from .names import (
+    normalize_destination,
+    normalize_module_path,
+    shown,
+    unsafe_character,
+    validate_alias,
+)
 
 __all__ = [
     "PACKAGE_KEYS",
@@ -137,8 +143,8 @@ def _entries(
 
 def _env(value: str | None, where: str) -> str:
     env = value or "base"
-    if "/" in env or "\\" in env or env in (".", ".."):
-        raise ManifestError(f"Invalid env '{env}' in {where}: it must be a folder name.")
+    if "/" in env or "\\" in env or env in (".", "..") or unsafe_character(env) is not None:
+        raise ManifestError(f"Invalid env '{shown(env)}' in {where}: it must be a folder name.")
     return env
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 import unicodedata
-from pathlib import PurePosixPath
 
 from .errors import ManifestError
 
@@ -24,7 +24,7 @@ __all__ = [
 #: ``splitlines()``, so any of these inside one requirement starts a new line (an option line).
 LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
-_WORD_RE = re.compile(r"^\w+$")
+_WORD_RE = re.compile(r"\w+")  # always fullmatch: ``$`` also matches before a final newline
 _PEP503_RE = re.compile(r"[-_.]+")
 
 INVALID_MODULE_PATH = "The micro-package location you provided is not a valid Python module path"
@@ -61,14 +61,17 @@ def shown(text: str) -> str:
 
 
 def validate_alias(name: str) -> str:
-    """Apply Kedro's package-name rule (reference §5.2); also reject ``tests``."""
-    prefix = f"'{name}' is not a valid Python package name."
-    if not re.match(r"^[a-zA-Z_]", name):
+    """Apply Kedro's package-name rule (reference §5.2) to the whole name; also reject Python
+    keywords (``class`` cannot be imported) and ``tests``."""
+    prefix = f"'{shown(name)}' is not a valid Python package name."
+    if not re.match(r"[a-zA-Z_]", name):
         raise ManifestError(f"{prefix} It must start with a letter or underscore.")
     if len(name) < 2:
         raise ManifestError(f"{prefix} It must be at least 2 characters long.")
-    if not _WORD_RE.match(name[1:]):
+    if not _WORD_RE.fullmatch(name) or not name.isidentifier():
         raise ManifestError(f"{prefix} It must contain only letters, digits, and/or underscores.")
+    if keyword.iskeyword(name):
+        raise ManifestError(f"{prefix} It is a Python keyword.")
     if name == "tests":
         raise ManifestError(f"{prefix} 'tests' is reserved for the micro-package's tests.")
     return name
@@ -84,24 +87,39 @@ def normalize_module_path(raw: str, *, source_prefix: str = "") -> str:
         text = text[len(source_prefix) :].lstrip("/")
     if "/" in text:
         if "." in text:
-            raise ManifestError(f"{INVALID_MODULE_PATH}: '{raw}'.")
+            raise ManifestError(f"{INVALID_MODULE_PATH}: '{shown(raw)}'.")
         text = text.replace("/", ".")
     parts = text.split(".")
     if not text or not all(part.isidentifier() for part in parts):
-        raise ManifestError(f"{INVALID_MODULE_PATH}: '{raw}'.")
+        raise ManifestError(f"{INVALID_MODULE_PATH}: '{shown(raw)}'.")
     return text
 
 
 def normalize_destination(raw: str | None) -> tuple[str, ...]:
-    """Split a pull ``destination`` (``pipelines.nested`` or ``pipelines/nested``) into parts."""
+    """Split a pull ``destination`` (``pipelines.nested`` or ``pipelines/nested``) into parts.
+
+    Every part must be a Python identifier that is not a keyword. An absolute path
+    (``/etc/cron.d``, ``C:\\x``, ``~/x``) is refused, never mapped under the package.
+    """
     if not raw:
         return ()
-    text = raw.strip().replace("\\", "/").strip("/")
-    parts = tuple(p for p in re.split(r"[./]", text))
-    if not parts or not all(p.isidentifier() for p in parts) or PurePosixPath(text).is_absolute():
+    hint = (
+        "use a module location inside the project package, e.g. 'pipelines' or 'pipelines/nested'."
+    )
+    prefix = f"Invalid destination '{shown(raw)}'"
+    bad = unsafe_character(raw)
+    if bad is not None:
+        raise ManifestError(f"{prefix}: it contains {describe_character(bad)}; {hint}")
+    text = raw.strip()
+    if text.startswith(("/", "\\", "~")) or re.match(r"[A-Za-z]:", text):
+        raise ManifestError(f"{prefix}: an absolute path; {hint}")
+    parts = tuple(re.split(r"[./]", text.replace("\\", "/").rstrip("/")))
+    if not all(part.isidentifier() for part in parts):
+        raise ManifestError(f"{prefix}: {hint}")
+    keywords = [part for part in parts if keyword.iskeyword(part)]
+    if keywords:
         raise ManifestError(
-            f"Invalid destination '{raw}': use a module location inside the project package, "
-            "e.g. 'pipelines' or 'pipelines/nested'."
+            f"{prefix}: '{keywords[0]}' is a Python keyword and cannot name a package; {hint}"
         )
     return parts
 

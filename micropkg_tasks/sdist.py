@@ -53,7 +53,7 @@ TEMP_SUFFIX = ".tmp"
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 # PEP 508 distribution names (ASCII only); the package folder name doubles as one.
-_PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_PROJECT_NAME_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def _environment() -> jinja2.Environment:
 
 def _check_spec(spec: SdistSpec) -> None:
     """Reject a spec that would give a broken or unpullable sdist."""
-    if not _PROJECT_NAME_RE.match(spec.name) or not spec.name.isidentifier():
+    if not _PROJECT_NAME_RE.fullmatch(spec.name) or not spec.name.isidentifier():
         raise PackageError(
             f"'{spec.name}' cannot name a micro-package sdist: use ASCII letters, digits and "
             "underscores, starting and ending with a letter or digit."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ from .errors import PullError
 from .names import describe_character, shown, unsafe_character
 
 __all__ = ["read_metadata"]
+
+# PEP 508 distribution names (core metadata ``Name``); always ``fullmatch``.
+_NAME_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
 
 
 def _read_text(path: Path) -> str | None:
@@ -35,6 +39,33 @@ def _clean(values: list[str], where: str) -> tuple[str, ...]:
                 f"contains {describe_character(bad)}; a requirement must be one line."
             )
     return tuple(value.strip() for value in values if value.strip())
+
+
+def _checked_name(raw: str) -> None:
+    """Refuse a ``PKG-INFO`` ``Name`` that is not a PEP 508 distribution name."""
+    if not _NAME_RE.fullmatch(raw.strip()) or unsafe_character(raw) is not None:
+        raise PullError(
+            f"Invalid name '{shown(raw.strip())}' in the sdist's PKG-INFO: not a valid "
+            "distribution name."
+        )
+
+
+def _checked_version(raw: str, where: str) -> str | None:
+    """``raw`` stripped, when it is a PEP 440 version on one line (``None`` when empty)."""
+    from packaging.version import InvalidVersion, Version
+
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        if unsafe_character(raw) is not None:
+            raise InvalidVersion(text)
+        Version(text)
+    except InvalidVersion:
+        raise PullError(
+            f"Invalid version '{shown(text)}' in the sdist's {where}: not a PEP 440 version."
+        ) from None
+    return text
 
 
 def _requires_txt(text: str) -> tuple[str, ...]:
@@ -101,7 +132,10 @@ def read_metadata(root: Path) -> tuple[str | None, tuple[str, ...]]:
     pkg_info = _read_text(root / "PKG-INFO")
     if pkg_info is not None:
         headers = HeaderParser().parsestr(pkg_info)
-        version = (headers.get("Version") or "").strip() or None
+        name = headers.get("Name")
+        if name is not None:
+            _checked_name(str(name))
+        version = _checked_version(str(headers.get("Version") or ""), "PKG-INFO")
         requires_dist = _clean(
             [str(value) for value in headers.get_all("Requires-Dist") or []],
             "PKG-INFO (Requires-Dist)",
@@ -125,5 +159,5 @@ def read_metadata(root: Path) -> tuple[str | None, tuple[str, ...]]:
         dynamic_fields = project.get("dynamic", [])
         raw_version = project.get("version")
         if isinstance(raw_version, str) and "version" not in dynamic_fields:
-            version = raw_version.strip() or None
+            version = _checked_version(raw_version, "pyproject.toml")
     return version, requirements if requirements is not None else requires_dist

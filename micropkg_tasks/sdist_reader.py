@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import gzip
 import io
+import keyword
 import os
 import shutil
 import tarfile
@@ -20,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import PullError
+from .names import describe_character, shown, unsafe_character
 from .sdist_metadata import read_metadata
 
 __all__ = ["SdistContents", "extract_sdist"]
@@ -120,14 +122,20 @@ def _check_members(
     parents: set[str] = set()  # folders implied by the members' paths
     total = 0
     for member in tar:
-        name = member.name
+        name = shown(member.name)  # for messages: a name may hold line breaks or stray bytes
         if len(members) >= max_members:
             raise _refuse(archive, f"it has more than {max_members} members.")
-        if name.startswith(("/", "\\")) or _has_drive(name):
+        if member.name.startswith(("/", "\\")) or _has_drive(member.name):
             raise _refuse(archive, f"member '{name}' has an absolute path.")
-        if "\\" in name or "\0" in name:
+        bad = unsafe_character(member.name)
+        if bad is not None:
+            raise _refuse(
+                archive,
+                f"member '{name}' has an unsafe name (it contains {describe_character(bad)}).",
+            )
+        if "\\" in member.name:
             raise _refuse(archive, f"member '{name}' has an unsafe name.")
-        parts = PurePosixPath(name).parts
+        parts = PurePosixPath(member.name).parts
         if ".." in parts:
             raise _refuse(archive, f"member '{name}' escapes the target folder.")
         if not parts:
@@ -194,7 +202,15 @@ def _check_layout(dest: Path, members: list[tarfile.TarInfo]) -> tuple[str, str]
         raise PullError(
             f"Invalid package contents: exactly one package was expected, got {packages}"
         )
-    return top, packages[0]
+    package = packages[0]
+    # The folder name becomes a module path, folder names in the project and a comment line in
+    # requirements.in: it must be an identifier (with or without --alias).
+    if not package.isidentifier() or keyword.iskeyword(package):
+        raise PullError(
+            f"Invalid package contents: the package folder '{shown(package)}' is not a valid "
+            "Python package name."
+        )
+    return top, package
 
 
 def _open_error(archive: Path, exc: BaseException) -> PullError:

@@ -138,3 +138,113 @@ def test_a_line_break_in_a_micro_package_requirements_txt_is_refused_at_package_
     assert "src/consumer_pkg/pipelines/beta/requirements.txt line 3" in error
     assert tree_snapshot(consumer, with_state=True) == before
     assert not (consumer / "dist").exists()
+
+
+# --------------------------------------------------------------------------- item 2
+
+
+def _good_members(package: str = "evil", **info: str) -> dict[str, str | bytes]:
+    return {"PKG-INFO": pkg_info(requires=("pandas",), **info), f"{package}/__init__.py": ""}
+
+
+def assert_refused(result, consumer: Path, before: dict[str, bytes], *needles: str) -> str:
+    assert result.code == 1, result.out + result.err
+    error = one_error_line(result.err)
+    for needle in needles:
+        assert needle in error, error
+    assert tree_snapshot(consumer, with_state=True) == before
+    return error
+
+
+@pytest.mark.parametrize(
+    ("package", "alias"),
+    [
+        ("evil\n--trusted-host evil.invalid\nundeclared-dep", "beta"),  # header injection
+        ("ab\n", None),  # re.match(r"^\w+$") accepted the trailing newline
+        ("ev-il", "beta"),
+        ("ev il", "beta"),
+        ("class", "beta"),
+        ("caf\udce9", "beta"),  # not UTF-8
+    ],
+)
+def test_a_package_folder_that_is_no_identifier_is_refused(
+    consumer: Path, tmp_path: Path, cli, package: str, alias: str | None
+) -> None:
+    archive = write_sdist(tmp_path / "evil-0.1.tar.gz", _good_members(package))
+    before = tree_snapshot(consumer, with_state=True)
+    result = cli("pull", str(archive), *(["--alias", alias] if alias else []))
+    assert_refused(result, consumer, before)
+    assert not (consumer / "requirements.in").exists()
+
+
+@pytest.mark.parametrize(
+    ("info", "needle"),
+    [
+        ({"version": "0.1\n --trusted-host evil.invalid"}, "Invalid version"),
+        ({"version": "banana"}, "Invalid version 'banana'"),
+        ({"name": "evil\n --trusted-host evil.invalid"}, "Invalid name"),
+        ({"name": "ev il"}, "Invalid name 'ev il'"),
+    ],
+)
+def test_pkg_info_name_and_version_are_validated(
+    consumer: Path, tmp_path: Path, cli, info: dict[str, str], needle: str
+) -> None:
+    archive = write_sdist(tmp_path / "evil-0.1.tar.gz", _good_members(**info))
+    before = tree_snapshot(consumer, with_state=True)
+    assert_refused(cli("pull", str(archive)), consumer, before, needle)
+
+
+@pytest.fixture
+def good_sdist(tmp_path: Path) -> Path:
+    return write_sdist(tmp_path / "evil-0.1.tar.gz", _good_members())
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--alias", "ab\n"], "is not a valid Python package name"),
+        (["--alias", "ab\u2028"], "is not a valid Python package name"),
+        (["--alias", "class"], "It is a Python keyword."),
+        (["--destination", "/etc/cron.d"], "an absolute path"),
+        (["--destination", "~/x"], "an absolute path"),
+        (["--destination", "class"], "'class' is a Python keyword"),
+        (["--destination", "pipelines.import"], "'import' is a Python keyword"),
+        (["--destination", "pipelines/class/x"], "'class' is a Python keyword"),
+        (["--destination", "pipelines\n"], "a line break (U+000A)"),
+        (["--env", "base\n"], "Invalid env 'base\\n'"),
+    ],
+)
+def test_bad_names_on_the_command_line_are_refused(
+    consumer: Path, good_sdist: Path, cli, args: list[str], needle: str
+) -> None:
+    before = tree_snapshot(consumer, with_state=True)
+    assert_refused(cli("pull", str(good_sdist), *args), consumer, before, needle)
+
+
+@pytest.mark.parametrize(
+    ("option", "needle"),
+    [
+        ('alias = "ab\\n"', "is not a valid Python package name"),
+        ('alias = "class"', "It is a Python keyword."),
+        ('destination = "/etc/cron.d"', "an absolute path"),
+        ('destination = "pipelines.class"', "'class' is a Python keyword"),
+    ],
+)
+def test_bad_names_in_the_manifest_are_refused(
+    consumer: Path, good_sdist: Path, cli, option: str, needle: str
+) -> None:
+    with (consumer / "pyproject.toml").open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[tool.kedro.micropkg.pull]\n"{good_sdist.as_posix()}" = {{{option}}}\n')
+    before = tree_snapshot(consumer, with_state=True)
+    assert_refused(cli("pull", "--all"), consumer, before, needle)
+
+
+def test_a_keyword_alias_is_refused_when_packaging(consumer: Path, cli) -> None:
+    add_pipeline(consumer, "beta", "consumer_pkg")
+    before = tree_snapshot(consumer, with_state=True)
+    assert_refused(
+        cli("package", "pipelines.beta", "--alias", "class"),
+        consumer,
+        before,
+        "It is a Python keyword.",
+    )
