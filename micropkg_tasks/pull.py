@@ -87,17 +87,6 @@ def _inits_for_new_folders(folder: Path, stop: Path) -> list[Path]:
     return inits
 
 
-def _submodules(package_dir: Path) -> frozenset[str]:
-    """Names of the modules and sub-packages directly inside ``package_dir``."""
-    names = set()
-    for child in package_dir.iterdir():
-        if child.is_dir() and child.name != "config":
-            names.add(child.name)
-        elif child.suffix == ".py":
-            names.add(child.stem)
-    return frozenset(names)
-
-
 def _lay_out(
     project: Project,
     entry: PullEntry,
@@ -105,7 +94,7 @@ def _lay_out(
     package: str,
 ) -> tuple[str, dict[Path, bytes], list[str]]:
     """Map the extracted sdist onto project paths, with imports rewritten."""
-    from .rewrite import rewrite_source
+    from .rewrite import rewrite_source, submodule_names
 
     name = _target_name(entry, package)
     dest = normalize_destination(entry.destination)
@@ -117,7 +106,10 @@ def _lay_out(
 
     writes: dict[Path, bytes] = {}
     warnings: list[str] = []
-    submodules = _submodules(root / package)
+    files = walk_files(root / package)
+    # The modules that land as code (``config/`` goes to conf/): a one-word package name in a
+    # string is rewritten only when a real module follows it ("report.nodes", not "report.html").
+    submodules = submodule_names(rel for _, rel in files if not rel.startswith("config/"))
 
     def add(target: Path, source: Path, rel: str, rewrite: bool) -> None:
         data = source.read_bytes()
@@ -133,7 +125,7 @@ def _lay_out(
             warnings.extend(result.warnings)
         writes[target] = data
 
-    for path, rel in walk_files(root / package):
+    for path, rel in files:
         if rel.startswith("config/"):
             config_rel = config_file_name(rel[len("config/") :], package, entry.alias)
             writes[conf_root / config_rel] = path.read_bytes()

@@ -13,11 +13,11 @@ import bisect
 import io
 import re
 import tokenize
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeAlias
 
-__all__ = ["RewriteResult", "rewrite_source"]
+__all__ = ["RewriteResult", "rewrite_source", "submodule_names"]
 
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 _BYTES_NEWLINE_RE = re.compile(rb"\r\n|\r|\n")
@@ -36,6 +36,21 @@ _NAMED_BINDERS = (
 _DOCSTRING_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 _DECORATED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _STRING_PREFIX = frozenset("rRuUfF")
+# Functions whose first argument (or ``package=``/``name=``/``anchor=``) names a module or
+# package: where a string that is exactly a one-word ``old`` is a module name.
+_MODULE_FUNCTIONS = frozenset(
+    {
+        "import_module", "__import__", "find_spec", "importorskip", "getLogger",
+        "files", "as_file", "get_data", "read_text", "read_binary", "open_text", "open_binary",
+        "contents", "is_resource", "resource_filename", "resource_string", "resource_stream",
+        "resource_exists", "resource_listdir", "resource_isdir",
+    }
+)  # fmt: skip
+_MODULE_KEYWORDS = frozenset({"package", "name", "anchor"})
+# Compared with these (``module.__name__ == "old"``), a string is a module name too.
+_MODULE_ATTRIBUTES = frozenset({"__name__", "__package__", "__module__"})
+_MODULE_SUFFIXES = (".py", ".so", ".pyd")
+_COLLECTIONS = (ast.Tuple, ast.List, ast.Set)
 # Flags of the tree walk: inside an f-string, inside an annotation.
 _IN_FSTRING = 1
 _IN_ANNOTATION = 2
@@ -58,6 +73,27 @@ class RewriteResult:
     text: bytes
     changed: bool
     warnings: tuple[str, ...]
+
+
+def submodule_names(paths: Iterable[str]) -> frozenset[str]:
+    """The dotted names of the modules inside a package, from its files' relative POSIX
+    paths: ``nodes.py`` → ``nodes``, ``utils/__init__.py`` → ``utils``, ``utils/sub/x.py`` →
+    ``utils.sub.x``. Folders holding no Python file (``sql/``, ``templates/``) are not
+    modules; a folder with Python files but no ``__init__.py`` is a namespace package, known
+    through its modules.
+    """
+    names = set()
+    for path in paths:
+        folders, _, filename = path.rpartition("/")
+        stem = filename.split(".", 1)[0]
+        if not filename.endswith(_MODULE_SUFFIXES) or not stem.isidentifier():
+            continue
+        parts = folders.split("/") if folders else []
+        if stem != "__init__":
+            parts.append(stem)
+        if parts and all(part.isidentifier() for part in parts):
+            names.add(".".join(parts))
+    return frozenset(names)
 
 
 def rewrite_source(
@@ -85,9 +121,11 @@ def rewrite_source(
     micro-package root and this file, is given), absolute imports of ``project_package``
     outside ``old``, and files that are not valid Python (returned unchanged).
 
-    ``submodules`` names the modules and sub-packages directly inside ``old`` (``nodes``,
-    ``utils``): with a one-word ``old``, a string ``"old.nodes.x"`` is rewritten only when the
-    file imports ``old`` or its second component is one of them.
+    ``submodules`` names the modules inside ``old`` at any depth, as :func:`submodule_names`
+    gives them. With a one-word ``old`` ("report"), a string ``"old.x..."`` is rewritten only
+    when ``x...`` starts with one of them (``"report.nodes.log"``, not ``"report.html"``), and
+    ``"old"`` alone only where a module name is expected (``import_module("old")``,
+    ``sys.modules["old"]``, ``module.__name__ == "old"``; not ``namespace="old"``).
     """
     if not _worth_parsing(data, old, project_package, package_depth):
         return RewriteResult(data, False, ())
@@ -178,6 +216,11 @@ class _Rewriter:
     ) -> None:
         self.text = text
         self.submodules = frozenset(submodules)
+        # Packages known only through their modules (namespace packages) and modules alike.
+        self.subpackages = (
+            frozenset(name[:dot] for name in self.submodules for dot in _dots(name))
+            | self.submodules
+        )
         self.old = old
         self.old_parts = old.split(".")
         self.old_parent, _, self.old_last = old.rpartition(".")
@@ -189,7 +232,6 @@ class _Rewriter:
         self.edits: list[tuple[int, int, str]] = []
         self.warnings: list[tuple[int, str]] = []
         self.bare_import = False  # a bare ``import old[.x]`` binds old's root name
-        self.imports_old = False  # any absolute import of old
         self._line_starts = [0] + [m.end() for m in _NEWLINE_RE.finditer(text)]
 
     # -- positions ---------------------------------------------------------------------
@@ -280,7 +322,6 @@ class _Rewriter:
                 if self.in_project(name):
                     self.warn_outside(node, name)
                 continue
-            self.imports_old = True
             if alias.asname is None:
                 self.bare_import = True
             elif (
@@ -308,7 +349,6 @@ class _Rewriter:
             return
         module = node.module or ""
         if self.under_old(module):
-            self.imports_old = True
             start, end = self.span(node)
             self.replace_prefix(self.name_spans(module, start, end, after_from=True))
             return
@@ -316,7 +356,6 @@ class _Rewriter:
         if self.old_parent and module == self.old_parent:
             others = [alias for alias in node.names if alias.name != self.old_last]
             if len(others) < len(node.names):
-                self.imports_old = True
                 if not others:
                     self.replace_from_parent(node, node.names[0].asname or self.old_last)
                 else:
@@ -362,12 +401,37 @@ class _Rewriter:
                 )
             )
 
-    def string_target(self, value: str, complete: bool) -> bool:
+    def string_target(self, value: str, complete: bool, module_name: bool) -> bool:
         """Whether a string's text (or an f-string's leading text, ``complete`` when nothing
-        follows it) names ``old`` or a module inside it."""
+        follows it) names ``old`` or a module inside it.
+
+        A dotted ``old`` is unambiguous. A one-word ``old`` ("report") is as likely a file,
+        dataset or namespace name ("report.html", "report.raw"): ``"old.x..."`` counts only
+        when ``x...`` starts with a module of the package, and ``"old"`` alone only where a
+        module name is expected (``module_name``: ``import_module("old")``).
+        """
         if value == self.old:
-            return complete
-        return value.startswith(self.old + ".")
+            return complete and (len(self.old_parts) > 1 or module_name)
+        if not value.startswith(self.old + "."):
+            return False
+        return len(self.old_parts) > 1 or self.names_module(value[len(self.old) + 1 :], complete)
+
+    def names_module(self, rest: str, complete: bool) -> bool:
+        """Whether ``rest`` (what follows ``old.``) starts with a module of the package: the
+        longest dotted prefix naming a module or package may be followed by attributes, but a
+        namespace package (no ``__init__.py``) has none."""
+        parts = rest.split(".")
+        if not complete:
+            parts.pop()  # the last part goes on in an f-string field: unknown
+        known = False
+        prefix = ""
+        matched = 0
+        for part in parts:
+            name = f"{prefix}.{part}" if prefix else part
+            if name not in self.subpackages:
+                break
+            prefix, known, matched = name, name in self.submodules, matched + 1
+        return matched > 0 and (known or matched == len(parts))
 
     def body_start(self, start: int) -> int | None:
         """Where the text of the string literal starting at ``start`` begins (after its prefix
@@ -387,8 +451,8 @@ class _Rewriter:
         if body is not None and self.text.startswith(self.old, body):
             self.edits.append((body, body + len(self.old), self.new))
 
-    def visit_string(self, node: ast.Constant) -> None:
-        if self.string_target(str(node.value), complete=True) and self.one_word_ok(node):
+    def visit_string(self, node: ast.Constant, module_name: bool) -> None:
+        if self.string_target(str(node.value), True, module_name):
             self.replace_in_literal(self.span(node)[0])
 
     def visit_fstring(self, node: ast.JoinedStr) -> None:
@@ -397,16 +461,8 @@ class _Rewriter:
         if not node.values or not isinstance(node.values[0], ast.Constant):
             return
         lead = str(node.values[0].value)
-        if self.string_target(lead, complete=len(node.values) == 1) and self.one_word_ok(
-            node.values[0]
-        ):
+        if self.string_target(lead, len(node.values) == 1, module_name=False):
             self.replace_in_literal(self.span(node)[0])
-
-    def one_word_ok(self, node: ast.Constant) -> bool:
-        # A one-word ``old`` ("data_proc") in a string is as likely a namespace or dataset
-        # name as a module path: rewrite such strings only in files importing ``old``, or
-        # when they name one of its modules ("data_proc.nodes.helper" in a mock.patch).
-        return len(self.old_parts) > 1 or self.imports_old or self.names_submodule(node)
 
     def annotation_string(self, node: ast.Constant, scope: int, chains: list[_Chain]) -> bool:
         """A string annotation (``x: "old.nodes.T"``, ``Optional["old.T"]``) is code: the
@@ -448,6 +504,8 @@ class _Rewriter:
         # Functions seen, as (node, index of the enclosing function or -1 for the module).
         scopes: list[tuple[_Scope, int]] = []
         docstrings: set[int] = set()
+        module_names: set[int] = set()  # strings where a module name is expected
+        one_word = len(self.old_parts) == 1
         hits = self.interesting_lines()
         stack: list[tuple[ast.AST, int, int]] = [(tree, -1, 0)]  # node, scope, _IN_* flags
         while stack:
@@ -500,6 +558,24 @@ class _Rewriter:
                 if not flags & _IN_FSTRING:
                     fstrings.append(node)
                 flags |= _IN_FSTRING
+            elif one_word and isinstance(node, ast.Call):
+                if _terminal_name(node.func) in _MODULE_FUNCTIONS:
+                    named = node.args[:1] + [
+                        k.value for k in node.keywords if k.arg in _MODULE_KEYWORDS
+                    ]
+                    module_names.update(id(arg) for arg in named)
+            elif (
+                one_word
+                and isinstance(node, ast.Subscript)
+                and _dotted(node.value) == "sys.modules"
+            ):
+                module_names.add(id(node.slice))
+            elif one_word and isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                if any(_terminal_name(o) in _MODULE_ATTRIBUTES for o in operands):
+                    for operand in operands:
+                        items = operand.elts if isinstance(operand, _COLLECTIONS) else [operand]
+                        module_names.update(id(item) for item in items)
             if isinstance(node, _DOCSTRING_OWNERS) and node.body:
                 first_stmt = node.body[0]
                 if isinstance(first_stmt, ast.Expr) and isinstance(first_stmt.value, ast.Constant):
@@ -525,16 +601,9 @@ class _Rewriter:
                 if not self.shadowed(chain.scope, scopes, shadowing):
                     self.visit_chain(chain)
         for string in strings:
-            self.visit_string(string)
+            self.visit_string(string, id(string) in module_names)
         for fstring in fstrings:
             self.visit_fstring(fstring)
-
-    def names_submodule(self, node: ast.Constant) -> bool:
-        """Whether the string is ``old.<submodule>[...]``."""
-        value = str(node.value)
-        if not value.startswith(self.old + "."):
-            return False
-        return value[len(self.old) + 1 :].split(".", 1)[0] in self.submodules
 
     def interesting_lines(self) -> list[int]:
         """Sorted numbers of the lines holding the root name of ``old`` or of the project
@@ -585,6 +654,21 @@ class _Rewriter:
                     else:
                         names.add(alias.asname or alias.name)
         return names
+
+
+def _dots(name: str) -> Iterator[int]:
+    """Positions of the dots in ``name``."""
+    dot = name.find(".")
+    while dot >= 0:
+        yield dot
+        dot = name.find(".", dot + 1)
+
+
+def _terminal_name(node: ast.expr) -> str | None:
+    """``f`` for a call of ``f`` or ``a.b.f``."""
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def _outer_parts(scope: _Scope) -> list[tuple[ast.expr, int]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.rewrite import RewriteResult, _apply, rewrite_source
+from micropkg_tasks.rewrite import RewriteResult, _apply, rewrite_source, submodule_names
 
 OLD = "demo_proj.pipelines.data_proc"
 ALIAS = "dp_alias"
@@ -15,6 +15,12 @@ PULLED = "demo_proj.pipelines.nested.beta"
 CORPUS = Path(__file__).parent / "data" / "rewrite"
 CORPUS_FILES = sorted(p.relative_to(CORPUS / "project") for p in (CORPUS / "project").rglob("*"))
 CORPUS_FILES = [p for p in CORPUS_FILES if (CORPUS / "project" / p).is_file()]
+# The modules of the corpus micro-package as pull computes them (utils/constants.py is not
+# in the corpus, but its tests patch it).
+CORPUS_MODULES = submodule_names(
+    ["__init__.py", "nodes.py", "pipeline.py", "utils/__init__.py", "utils/tools.py",
+     "utils/constants.py", "sql/query.sql"]
+)  # fmt: skip
 
 
 def pack(source: str, **kwargs: object) -> str:
@@ -48,7 +54,9 @@ def test_corpus_package(rel: Path) -> None:
 @pytest.mark.parametrize("rel", CORPUS_FILES, ids=str)
 def test_corpus_pull(rel: Path) -> None:
     data = (CORPUS / "packaged" / rel).read_bytes()
-    result = rewrite_source(data, ALIAS, PULLED, filename=str(rel), package_depth=_depth(rel))
+    result = rewrite_source(
+        data, ALIAS, PULLED, filename=str(rel), package_depth=_depth(rel), submodules=CORPUS_MODULES
+    )
     assert result.text == (CORPUS / "pulled" / rel).read_bytes()
     assert result.warnings == ()
 
@@ -61,8 +69,8 @@ def test_corpus_pull(rel: Path) -> None:
 )
 def test_corpus_round_trip(rel: Path, stage: str, old: str, new: str) -> None:
     original = (CORPUS / stage / rel).read_bytes()
-    there = rewrite_source(original, old, new).text
-    assert rewrite_source(there, new, old).text == original
+    there = rewrite_source(original, old, new, submodules=CORPUS_MODULES).text
+    assert rewrite_source(there, new, old, submodules=CORPUS_MODULES).text == original
 
 
 def test_corpus_has_changes() -> None:
@@ -157,7 +165,7 @@ def test_pull_into_nested_destination() -> None:
         "dp_alias.nodes.helper()\n"
         'PATH = "dp_alias.nodes.log"\n'
     )
-    result = rewrite_source(source.encode(), ALIAS, PULLED)
+    result = rewrite_source(source.encode(), ALIAS, PULLED, submodules={"nodes", "pipeline"})
     assert result.text.decode() == (
         "import demo_proj.pipelines.nested.beta.nodes\n"
         "from demo_proj.pipelines.nested.beta.pipeline import create_pipeline\n"
@@ -174,16 +182,19 @@ def test_micro_package_named_like_the_project_package() -> None:
         "demo_proj.nodes.f(demo_proj)\n"
         'mock.patch("demo_proj.nodes.log")\n'
     )
-    pulled = rewrite_source(source.encode(), "demo_proj", "demo_proj.pipelines.demo_proj").text
+    modules = {"nodes", "pipeline"}
+    pulled = rewrite_source(
+        source.encode(), "demo_proj", "demo_proj.pipelines.demo_proj", submodules=modules
+    ).text
     assert pulled.decode() == (
         "import demo_proj.pipelines.demo_proj.nodes\n"
         "from demo_proj.pipelines.demo_proj.pipeline import create_pipeline\n"
         "demo_proj.pipelines.demo_proj.nodes.f(demo_proj.pipelines.demo_proj)\n"
         'mock.patch("demo_proj.pipelines.demo_proj.nodes.log")\n'
     )
-    assert rewrite_source(pulled, "demo_proj.pipelines.demo_proj", "demo_proj").text == (
-        source.encode()
-    )
+    assert rewrite_source(
+        pulled, "demo_proj.pipelines.demo_proj", "demo_proj", submodules=modules
+    ).text == (source.encode())
 
 
 # -- ``from <parent> import <last>`` ---------------------------------------------------------
@@ -531,16 +542,67 @@ def test_other_strings_left_alone() -> None:
     assert pack(source) == source
 
 
-def test_single_name_strings_need_an_import_of_old() -> None:
-    # A namespace or dataset name such as "data_proc.raw" is not a module path.
-    source = 'pipeline(pipe, namespace="data_proc", inputs={"a": "data_proc.raw"})\n'
-    assert rewrite_source(source.encode(), "data_proc", PULLED).text.decode() == source
-    with_import = "from data_proc.nodes import log\n" + source
-    assert rewrite_source(with_import.encode(), "data_proc", PULLED).text.decode() == (
-        "from demo_proj.pipelines.nested.beta.nodes import log\n"
-        'pipeline(pipe, namespace="demo_proj.pipelines.nested.beta", '
-        'inputs={"a": "demo_proj.pipelines.nested.beta.raw"})\n'
-    )
+MODULES = submodule_names(
+    [
+        "__init__.py", "nodes.py", "pipeline.py", "__main__.py",
+        "ext.cpython-311-x86_64-linux-gnu.so", "utils/__init__.py", "utils/tools.py",
+        "ns/deep/mod.py", "ns/deep/data.csv",
+        "templates/page.html", "sql/query.sql", "my-scripts/run.py", "README.md", "nodes.pyi",
+    ]
+)  # fmt: skip
+
+
+def test_submodule_names() -> None:
+    assert sorted(MODULES) == [
+        "__main__", "ext", "nodes", "ns.deep.mod", "pipeline", "utils", "utils.tools",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("string", "rewritten"),
+    [
+        ('"report.html"', False),  # the issue's case: a file name
+        ('"report.raw"', False),  # a Kedro dataset name
+        ('"report.nodes"', True),
+        ('"report.nodes.log"', True),
+        ('"report.nodesx.log"', False),
+        ('"report.utils.tools.f"', True),
+        ('"report.utils.helper"', True),  # an attribute of utils/__init__.py
+        ('"report.ns"', True),  # a namespace package
+        ('"report.ns.deep.mod.f"', True),
+        ('"report.ns.helper"', False),  # a namespace package has no attributes
+        ('"report.templates.page"', False),  # data files only
+        ('"report.sql"', False),
+        ('"report.__main__"', True),
+        ('"report.ext.f"', True),  # an extension module
+        ('f"report.nodes.{name}"', True),
+        ('f"report.{ext}"', False),
+        ('f"report.nod{name}"', False),
+        ('f"report.ns.{name}"', True),
+        ('"report"', False),
+        ('f"report"', False),
+        ('pipeline(pipe, namespace="report")', False),  # a Kedro namespace
+        ('importlib.import_module("report")', True),
+        ('importlib.import_module(".nodes", package="report")', True),
+        ("__import__('report')", True),
+        ('importlib.resources.files("report")', True),
+        ('logging.getLogger("report")', True),
+        ('sys.modules["report"]', True),
+        ('module.__name__ == "report"', True),
+        ('__package__ in ("report", "other")', True),
+        ('"report" != obj.__module__', True),
+        ('obj.name == "report"', False),
+        ('importlib.metadata.version("report")', False),  # a distribution name
+        ('logging.getLogger(name="report.html")', False),
+    ],
+)
+def test_one_word_strings_name_a_module_or_stay(string: str, rewritten: bool) -> None:
+    """With a one-word package name, a string is rewritten only when it names one of the
+    package's modules, or is the name itself where a module name is expected."""
+    source = f"import report.nodes\nX = {string}\n"
+    result = rewrite_source(source.encode(), "report", PULLED, submodules=MODULES)
+    expected = string.replace("report", PULLED, 1) if rewritten else string
+    assert result.text.decode() == f"import {PULLED}.nodes\nX = {expected}\n"
 
 
 # -- bytes outside the edits -----------------------------------------------------------------
@@ -611,7 +673,7 @@ def test_non_ascii_columns_are_utf8_byte_offsets() -> None:
 
 def test_non_ascii_names() -> None:
     source = "import données.nodes\nx = données.nodes.f('données.nodes')\n"
-    result = rewrite_source(source.encode(), "données", "beta")
+    result = rewrite_source(source.encode(), "données", "beta", submodules={"nodes"})
     assert result.text.decode() == "import beta.nodes\nx = beta.nodes.f('beta.nodes')\n"
 
 

@@ -185,3 +185,65 @@ def test_position(built: Callable[[str], Built], layout: str, direction: str, ca
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_no_warnings(built: Callable[[str], Built], layout: str) -> None:
     assert "Warning" not in built(layout).warnings
+
+
+REPORT_EXPORT = """\
+import importlib
+
+import PKG.nodes
+
+OUT = "report.html"
+RAW = "report.raw"
+NAMESPACE = "report"
+TEMPLATE = "report.templates.page"
+SQL = "report.sql.query"
+NODES = "PKG.nodes.render"
+DEEP = "PKG.utils.deep.tools"
+HELPER = "PKG.utils.helper"
+
+
+def check():
+    module = importlib.import_module("PKG")
+    return (
+        PKG.nodes.render(),
+        importlib.import_module(DEEP).VALUE,
+        module.__name__ == "PKG",
+        module.utils.helper(),
+    )
+"""
+
+
+def test_one_word_strings_on_pull(tmp_path: Path) -> None:
+    """Pulling micro-package ``report``: strings naming its modules follow it, others stay
+    (``"report.html"``, a dataset, a namespace, a folder of data files)."""
+    source = make_project(tmp_path / "source", package=SOURCE_PKG)
+    code = source / "src" / SOURCE_PKG / "pipelines" / "report"
+    write(code / "__init__.py", "")
+    write(code / "nodes.py", 'def render():\n    return "rendered"\n')
+    write(code / "utils/__init__.py", "def helper():\n    return 'helped'\n")
+    write(code / "utils/deep/tools.py", "VALUE = 1\n")  # a namespace package
+    write(code / "templates/page.html", "<html></html>\n")
+    write(code / "sql/query.sql", "select 1;\n")
+    write(code / "export.py", render(REPORT_EXPORT, f"{SOURCE_PKG}.pipelines.report"))
+    micropkg(source, "package", "pipelines.report")
+    consumer = make_project(tmp_path / "consumer", package=CONSUMER_PKG)
+    micropkg(consumer, "pull", str(source / "dist/report-0.1.tar.gz"), "-d", "pipelines")
+
+    pulled = consumer / "src" / CONSUMER_PKG / "pipelines" / "report" / "export.py"
+    assert pulled.read_text() == render(REPORT_EXPORT, f"{CONSUMER_PKG}.pipelines.report")
+    for root, package in ((source, SOURCE_PKG), (consumer, CONSUMER_PKG)):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                RUNNER,
+                str(root / "src"),
+                f"{package}.pipelines.report",
+                "export",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert json.loads(out) == {"export": repr(("rendered", 1, True, "helped"))}
