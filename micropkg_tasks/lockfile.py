@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._compat import toml_string, tomllib
 from .errors import PullError
+from .names import describe_character, shown, unsafe_character
+from .project import Project
 
-__all__ = ["LOCK_NAME", "Lock", "LockEntry", "read_lock", "render_lock"]
+__all__ = [
+    "LOCK_NAME",
+    "Lock",
+    "LockEntry",
+    "check_lock_paths",
+    "read_lock",
+    "read_project_lock",
+    "render_lock",
+]
 
 LOCK_NAME = "micropkg.lock"
 LOCK_VERSION = 1
@@ -39,36 +51,203 @@ class Lock:
     entries: dict[str, LockEntry] = field(default_factory=dict)
 
 
+def _kind(value: object) -> str:
+    """What a TOML value is, for a message (``an integer``, ``an array``...)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date/time"
+
+
+def _is_hex64(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _path_problem(rel: str) -> str | None:
+    """Why ``rel`` is not a plain project-relative posix path, if it is not one."""
+    bad = unsafe_character(rel)
+    if bad is not None:
+        return f"it contains {describe_character(bad)}"
+    if rel.startswith(("/", "\\", "~")) or (len(rel) > 1 and rel[1] == ":"):
+        return "it is absolute"
+    if "\\" in rel:
+        return "it contains a backslash"
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        return "it is not a plain relative path (empty, '.' or '..' parts)"
+    return None
+
+
+class _EntryReader:
+    """Typed access to one ``[micropkg."<module>"]`` table; every problem names the entry."""
+
+    def __init__(self, path: Path, module: str, item: dict[str, Any]) -> None:
+        self.path, self.module, self.item = path, module, item
+
+    def error(self, detail: str) -> PullError:
+        return PullError(
+            f"Cannot read '{self.path.name}': entry '{shown(self.module)}' {detail}; "
+            "fix or delete it."
+        )
+
+    def string(self, key: str) -> str:
+        value = self.optional_string(key)
+        if value is None:
+            raise self.error(f"has no '{key}'")
+        return value
+
+    def optional_string(self, key: str) -> str | None:
+        value = self.item.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.error(f"'{key}' must be a string, got {_kind(value)}")
+        bad = unsafe_character(value)
+        if bad is not None:
+            raise self.error(f"'{key}' contains {describe_character(bad)}")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.item.get(key, [])
+        if not isinstance(value, list):
+            raise self.error(f"'{key}' must be an array of strings, got {_kind(value)}")
+        for element in value:
+            if not isinstance(element, str):
+                raise self.error(f"'{key}' must hold strings only, got {_kind(element)}")
+            bad = unsafe_character(element, allow="\t")
+            if bad is not None:
+                raise self.error(f"'{key}' has a line that contains {describe_character(bad)}")
+        return tuple(value)
+
+    def table(self, key: str) -> dict[str, str]:
+        value = self.item.get(key, {})
+        if not isinstance(value, dict):
+            raise self.error(f"'{key}' must be a table of strings, got {_kind(value)}")
+        for name, element in value.items():
+            if not isinstance(element, str):
+                raise self.error(f"'{key}.{shown(name)}' must be a string, got {_kind(element)}")
+            bad = unsafe_character(element)
+            if bad is not None:
+                raise self.error(f"'{key}.{shown(name)}' contains {describe_character(bad)}")
+        return dict(value)
+
+
+def _read_entry(path: Path, module: str, item: object) -> LockEntry:
+    if not isinstance(item, dict):
+        raise PullError(
+            f"Cannot read '{path.name}': entry '{shown(module)}' must be a table, got "
+            f"{_kind(item)}; fix or delete it."
+        )
+    reader = _EntryReader(path, module, item)
+    parts = module.split(".")
+    if not all(part.isidentifier() and not keyword.iskeyword(part) for part in parts):
+        raise reader.error("is not a module path (dotted Python identifiers)")
+    source = reader.string("source")
+    sha256 = reader.string("sha256")
+    package = reader.string("package")
+    if not _is_hex64(sha256):
+        raise reader.error("'sha256' must be 64 lowercase hex digits")
+    if not package.isidentifier() or keyword.iskeyword(package):
+        raise reader.error(f"'package' is not a Python package name: '{shown(package)}'")
+    files = reader.table("files")
+    for rel, digest in files.items():
+        problem = _path_problem(rel)
+        if problem is not None:
+            raise reader.error(f"lists the file '{shown(rel)}': {problem}")
+        if not _is_hex64(digest):
+            raise reader.error(f"lists the file '{shown(rel)}' with an invalid sha256")
+    return LockEntry(
+        module=module,
+        source=source,
+        sha256=sha256,
+        version=reader.optional_string("version"),
+        package=package,
+        options=reader.table("options"),
+        requirements=reader.strings("requirements"),
+        files=files,
+    )
+
+
 def read_lock(path: Path) -> Lock:
-    """Read ``micropkg.lock`` (an absent file is an empty lock)."""
+    """Read ``micropkg.lock`` (an absent file is an empty lock).
+
+    Every value is type-checked and every file is a plain relative path (no absolute path, no
+    ``..``): a broken or hostile lock is a :class:`PullError` naming the entry.
+    :func:`check_lock_paths` then checks the paths against a project's roots.
+    """
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
         return Lock()
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PullError(f"Cannot read '{path}': {exc}; fix or delete it.") from exc
-    entries: dict[str, LockEntry] = {}
+    version = data.get("version", LOCK_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise PullError(
+            f"Cannot read '{path}': 'version' must be an integer, got {_kind(version)}; "
+            "fix or delete it."
+        )
+    if version > LOCK_VERSION:
+        raise PullError(
+            f"Cannot read '{path}': it is a version {version} lock, written by a newer "
+            "micropkg-tasks; upgrade micropkg-tasks."
+        )
     raw = data.get("micropkg", {})
     if not isinstance(raw, dict):
-        raise PullError(f"Cannot read '{path}': [micropkg] must be a table.")
-    for module, item in raw.items():
-        try:
-            entries[module] = LockEntry(
-                module=module,
-                source=str(item["source"]),
-                sha256=str(item["sha256"]),
-                version=item.get("version"),
-                package=str(item["package"]),
-                options={str(k): str(v) for k, v in item.get("options", {}).items()},
-                requirements=tuple(str(r) for r in item.get("requirements", ())),
-                files={str(k): str(v) for k, v in item.get("files", {}).items()},
-            )
-        except (KeyError, TypeError, AttributeError) as exc:
+        raise PullError(f"Cannot read '{path}': [micropkg] must be a table, got {_kind(raw)}.")
+    return Lock({module: _read_entry(path, module, item) for module, item in raw.items()})
+
+
+def check_lock_paths(lock: Lock, project: Project) -> None:
+    """Refuse a lock whose files are not inside the project's package, tests or conf folders.
+
+    Pulls delete and overwrite the files a lock lists, so each one must be, lexically and once
+    symbolic links are followed, inside ``src/<package>``, the tests folder or ``conf``. Each
+    distinct folder is resolved once (a lock lists thousands of files in few folders).
+    """
+    roots = [project.package_dir, project.tests_dir, project.conf_root]
+    prefixes = [project.rel(root) + "/" for root in roots]
+    resolved = [root.resolve() for root in roots]
+    checked: dict[str, bool] = {}
+    for entry in lock.entries.values():
+        for rel in entry.files:
+            index = next((i for i, p in enumerate(prefixes) if rel.startswith(p)), None)
+            if index is not None:
+                folder = rel.rpartition("/")[0]
+                inside = checked.get(folder)
+                if inside is None:
+                    real = (project.root / folder).resolve()
+                    inside = real == resolved[index] or resolved[index] in real.parents
+                    checked[folder] = inside
+                if inside:
+                    continue
+                detail = "it leads outside the project's folders through a symbolic link"
+            else:
+                detail = (
+                    "it is outside the folders a pull writes to ("
+                    + ", ".join(p.rstrip("/") for p in prefixes)
+                    + ")"
+                )
             raise PullError(
-                f"Cannot read '{path}': entry '{module}' is incomplete ({exc})."
-            ) from exc
-    return Lock(entries)
+                f"Cannot use '{LOCK_NAME}': entry '{shown(entry.module)}' lists the file "
+                f"'{shown(rel)}': {detail}; fix or delete the entry."
+            )
+
+
+def read_project_lock(project: Project) -> Lock:
+    """:func:`read_lock` of the project's ``micropkg.lock`` plus :func:`check_lock_paths`."""
+    lock = read_lock(project.root / LOCK_NAME)
+    check_lock_paths(lock, project)
+    return lock
 
 
 def render_lock(lock: Lock) -> str:

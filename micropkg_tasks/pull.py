@@ -11,7 +11,7 @@ from pathlib import Path
 from .collect import walk_files
 from .errors import ConflictError, ManifestError, PullError
 from .fsutil import sha256_bytes
-from .lockfile import LOCK_NAME, Lock, LockEntry, read_lock, render_lock
+from .lockfile import LOCK_NAME, Lock, LockEntry, read_project_lock, render_lock
 from .manifest import PullEntry
 from .names import config_file_name, normalize_destination, validate_alias
 from .project import Project
@@ -346,7 +346,7 @@ def fetch_and_plan(
     if entry.fs_args:
         fs_args_path = Path(entry.fs_args)
         fs_args = load_fs_args(fs_args_path if fs_args_path.is_absolute() else base / fs_args_path)
-    lock = read_lock(project.root / LOCK_NAME)
+    lock = read_project_lock(project)
     with tempfile.TemporaryDirectory(prefix="micropkg-pull-") as tmp:
         workdir = Path(tmp)
         fetched = fetch(entry.source, workdir / "download", base=base, fs_args=fs_args)
@@ -364,7 +364,7 @@ def pull(project: Project, entry: PullEntry, *, base: Path, force: bool = False)
 
 def status(project: Project) -> list[StatusRow]:
     """Each pulled micro-package with the files changed or deleted since it was pulled."""
-    lock = read_lock(project.root / LOCK_NAME)
+    lock = read_project_lock(project)
     rows = []
     for module in sorted(lock.entries):
         entry = lock.entries[module]

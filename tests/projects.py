@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -122,16 +123,24 @@ def add_pipeline(
     return code
 
 
-def tree_snapshot(root: Path, *, with_state: bool = False) -> dict[str, bytes]:
+def tree_snapshot(
+    root: Path, *, with_state: bool = False, folders: bool = False
+) -> dict[str, bytes]:
     """Every file below ``root`` with its content (to assert that nothing was written).
 
-    ``.micropkg/`` (doit's database, locks: gitignored state) is left out unless asked for.
+    ``.micropkg/`` (doit's database, locks: gitignored state) is left out unless asked for. A
+    symbolic link is recorded as its target (never followed); with ``folders``, every folder is
+    recorded too (as ``<rel>/``), so a created empty folder shows.
     """
     snapshot = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if (path.is_file() or path.is_symlink()) and (
-            with_state or not rel.startswith(".micropkg/")
-        ):
+        if not with_state and (rel == ".micropkg" or rel.startswith(".micropkg/")):
+            continue
+        if path.is_symlink():
+            snapshot[rel] = b"symlink -> " + os.fsencode(os.readlink(path))
+        elif path.is_file():
             snapshot[rel] = path.read_bytes()
+        elif folders and path.is_dir():
+            snapshot[rel + "/"] = b""
     return snapshot

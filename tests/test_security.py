@@ -4,6 +4,7 @@ writes nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from collections.abc import Mapping
@@ -106,7 +107,7 @@ def test_a_requirement_with_a_line_break_is_refused_with_the_oldest_packaging(
     oldest_packaging_python: Path, consumer: Path, tmp_path: Path, where: str, sep: str
 ) -> None:
     archive = _smuggling_sdist(tmp_path, where, sep)
-    before = tree_snapshot(consumer, with_state=True)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
     proc = run(
         [oldest_packaging_python, "-m", "micropkg_tasks", "pull", archive],
         cwd=consumer,
@@ -117,7 +118,7 @@ def test_a_requirement_with_a_line_break_is_refused_with_the_oldest_packaging(
     error = one_error_line(proc.stderr)
     assert "evil.invalid" in error or "requirement" in error.lower()
     assert not (consumer / "requirements.in").exists()
-    assert tree_snapshot(consumer, with_state=True) == before
+    assert tree_snapshot(consumer, with_state=True, folders=True) == before
 
 
 def test_a_line_break_in_a_micro_package_requirements_txt_is_refused_at_package_time(
@@ -126,7 +127,7 @@ def test_a_line_break_in_a_micro_package_requirements_txt_is_refused_at_package_
     add_pipeline(consumer, "beta", "consumer_pkg")
     reqs = consumer / "src/consumer_pkg/pipelines/beta/requirements.txt"
     reqs.write_text("pandas\n" + SMUGGLED.format(sep="\u2028") + "\n", encoding="utf-8")
-    before = tree_snapshot(consumer, with_state=True)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
     proc = run(
         [oldest_packaging_python, "-m", "micropkg_tasks", "package", "pipelines.beta"],
         cwd=consumer,
@@ -136,7 +137,7 @@ def test_a_line_break_in_a_micro_package_requirements_txt_is_refused_at_package_
     assert proc.returncode == 1, proc.stdout + proc.stderr
     error = one_error_line(proc.stderr)
     assert "src/consumer_pkg/pipelines/beta/requirements.txt line 3" in error
-    assert tree_snapshot(consumer, with_state=True) == before
+    assert tree_snapshot(consumer, with_state=True, folders=True) == before
     assert not (consumer / "dist").exists()
 
 
@@ -152,7 +153,7 @@ def assert_refused(result, consumer: Path, before: dict[str, bytes], *needles: s
     error = one_error_line(result.err)
     for needle in needles:
         assert needle in error, error
-    assert tree_snapshot(consumer, with_state=True) == before
+    assert tree_snapshot(consumer, with_state=True, folders=True) == before
     return error
 
 
@@ -171,7 +172,7 @@ def test_a_package_folder_that_is_no_identifier_is_refused(
     consumer: Path, tmp_path: Path, cli, package: str, alias: str | None
 ) -> None:
     archive = write_sdist(tmp_path / "evil-0.1.tar.gz", _good_members(package))
-    before = tree_snapshot(consumer, with_state=True)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
     result = cli("pull", str(archive), *(["--alias", alias] if alias else []))
     assert_refused(result, consumer, before)
     assert not (consumer / "requirements.in").exists()
@@ -190,7 +191,7 @@ def test_pkg_info_name_and_version_are_validated(
     consumer: Path, tmp_path: Path, cli, info: dict[str, str], needle: str
 ) -> None:
     archive = write_sdist(tmp_path / "evil-0.1.tar.gz", _good_members(**info))
-    before = tree_snapshot(consumer, with_state=True)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
     assert_refused(cli("pull", str(archive)), consumer, before, needle)
 
 
@@ -217,7 +218,7 @@ def good_sdist(tmp_path: Path) -> Path:
 def test_bad_names_on_the_command_line_are_refused(
     consumer: Path, good_sdist: Path, cli, args: list[str], needle: str
 ) -> None:
-    before = tree_snapshot(consumer, with_state=True)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
     assert_refused(cli("pull", str(good_sdist), *args), consumer, before, needle)
 
 
@@ -235,16 +236,117 @@ def test_bad_names_in_the_manifest_are_refused(
 ) -> None:
     with (consumer / "pyproject.toml").open("a", encoding="utf-8") as fh:
         fh.write(f'\n[tool.kedro.micropkg.pull]\n"{good_sdist.as_posix()}" = {{{option}}}\n')
-    before = tree_snapshot(consumer, with_state=True)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
     assert_refused(cli("pull", "--all"), consumer, before, needle)
 
 
 def test_a_keyword_alias_is_refused_when_packaging(consumer: Path, cli) -> None:
     add_pipeline(consumer, "beta", "consumer_pkg")
-    before = tree_snapshot(consumer, with_state=True)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
     assert_refused(
         cli("package", "pipelines.beta", "--alias", "class"),
         consumer,
         before,
         "It is a Python keyword.",
     )
+
+
+# --------------------------------------------------------------------------- item 3
+
+
+def _beta(folder: Path, version: str, files: Mapping[str, str]) -> Path:
+    members: dict[str, str | bytes] = {
+        "PKG-INFO": pkg_info(name="beta", version=version),
+        "beta/__init__.py": "",
+        **{f"beta/{rel}": text for rel, text in files.items()},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_sdist(folder / f"beta-{version}.tar.gz", members, top=f"beta-{version}")
+
+
+@pytest.fixture
+def pulled(consumer: Path, tmp_path: Path, cli) -> tuple[Path, Path]:
+    """``beta`` 0.1 pulled into the consumer; returns (the 0.2 sdist, a victim file outside)."""
+    assert cli("pull", str(_beta(tmp_path / "v1", "0.1", {"nodes.py": "x = 1\n"}))).code == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n", encoding="utf-8")
+    return _beta(tmp_path / "v2", "0.2", {"other.py": "y = 2\n"}), victim
+
+
+def _add_lock_file(consumer: Path, rel: str, digest: str) -> None:
+    lock = consumer / "micropkg.lock"
+    text = lock.read_text(encoding="utf-8")
+    lock.write_text(text + f'"{rel}" = "{digest}"\n', encoding="utf-8")
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("where", ["dotdot", "absolute", "symlink", "project-file"])
+def test_lock_paths_outside_the_pulled_folders_are_refused(
+    consumer: Path, pulled: tuple[Path, Path], cli, where: str, force: bool
+) -> None:
+    new, victim = pulled
+    digest = hashlib.sha256(victim.read_bytes()).hexdigest()
+    if where == "dotdot":
+        rel = "../victim.txt"
+    elif where == "absolute":
+        rel = victim.as_posix()
+    elif where == "symlink":
+        (consumer / "src/consumer_pkg/escape").symlink_to(victim.parent, target_is_directory=True)
+        rel = "src/consumer_pkg/escape/victim.txt"
+    else:  # inside the project, but not a folder a pull writes to
+        victim = consumer / "pyproject.toml"
+        digest = hashlib.sha256(victim.read_bytes()).hexdigest()
+        rel = "pyproject.toml"
+    _add_lock_file(consumer, rel, digest)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
+    victim_before = victim.read_bytes()
+    result = cli("pull", str(new), *(["--force"] if force else []))
+    error = assert_refused(result, consumer, before, "entry 'beta'", rel)
+    assert "fix or delete" in error
+    assert victim.read_bytes() == victim_before
+    # status refuses the same lock (it would otherwise read files outside the project)
+    assert_refused(cli("status"), consumer, before, rel)
+
+
+LOCK_HEAD = 'version = 1\n\n[micropkg."beta"]\nsource = "x.tar.gz"\nsha256 = "' + "a" * 64 + '"\n'
+
+
+@pytest.mark.parametrize(
+    ("lock", "needle"),
+    [
+        (
+            LOCK_HEAD + 'version = 3\npackage = "beta"\n',
+            "'version' must be a string, got an integer",
+        ),
+        (LOCK_HEAD + 'package = "beta"\nfiles = ["a"]\n', "'files' must be a table"),
+        (LOCK_HEAD + 'package = "beta"\noptions = "x"\n', "'options' must be a table"),
+        (
+            LOCK_HEAD + 'package = "beta"\nrequirements = "pandas"\n',
+            "'requirements' must be an array of strings, got a string",
+        ),
+        (LOCK_HEAD + 'package = "beta"\nrequirements = [1]\n', "got an integer"),
+        (LOCK_HEAD + "package = 7\n", "'package' must be a string, got an integer"),
+        (LOCK_HEAD, "has no 'package'"),
+        (
+            LOCK_HEAD + 'package = "beta"\n[micropkg."beta".files]\n"src/x.py" = 1\n',
+            "'files.src/x.py' must be a string",
+        ),
+        ("version = 1\n[micropkg]\nbeta = 3\n", "entry 'beta' must be a table, got an integer"),
+        ('version = "1"\n', "'version' must be an integer, got a string"),
+        ("version = 99\n", "written by a newer micropkg-tasks"),
+        ("micropkg = [1]\n", "[micropkg] must be a table, got an array"),
+        (
+            LOCK_HEAD.replace('"beta"', '"pipelines.class"') + 'package = "beta"\n',
+            "is not a module path",
+        ),
+        (b"version = 1\n# caf\xe9\n", "Cannot read"),
+    ],
+)
+def test_a_lock_with_wrong_types_is_a_clean_error(
+    consumer: Path, good_sdist: Path, cli, lock: str | bytes, needle: str
+) -> None:
+    data = lock.encode("utf-8") if isinstance(lock, str) else lock
+    (consumer / "micropkg.lock").write_bytes(data)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
+    assert_refused(cli("pull", str(good_sdist)), consumer, before, needle)
+    assert_refused(cli("status"), consumer, before, needle)
