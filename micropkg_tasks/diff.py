@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .fsutil import sha256_bytes
-from .lockfile import LOCK_NAME, LockEntry, read_lock
+from .lockfile import LockEntry, read_project_lock
 from .merge import is_binary
 from .project import Project
 from .pulled import PulledVersion, read_pulled
@@ -77,7 +77,7 @@ def _changed(project: Project, entry: LockEntry) -> list[tuple[str, bytes | None
 
 def diff(project: Project, modules: Sequence[str] | None = None) -> DiffResult:
     """The local changes of the pulled micro-packages ``modules`` (default: all)."""
-    lock = read_lock(project.root / LOCK_NAME)
+    lock = read_project_lock(project)
     files: list[FileDiff] = []
     for module in sorted(lock.entries) if modules is None else modules:
         entry = lock.entries[module]

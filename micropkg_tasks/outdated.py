@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MicropkgError
-from .lockfile import LOCK_NAME, LockEntry, read_lock
+from .lockfile import LockEntry, read_project_lock
 from .project import Project
 from .versions import Release, VersionFinder
 
@@ -74,7 +74,7 @@ def outdated(
     project: Project, *, pre: bool = False, modules: Sequence[str] | None = None
 ) -> list[OutdatedRow]:
     """One row per lock entry (or per entry of ``modules``), in module order."""
-    lock = read_lock(project.root / LOCK_NAME)
+    lock = read_project_lock(project)
     finder = VersionFinder(project.root, pre=pre)
     wanted = sorted(lock.entries) if modules is None else list(modules)
     return [newest_release(project, lock.entries[m], finder) for m in wanted]
