@@ -4,6 +4,14 @@ Used when a micro-package moves: ``demo_proj.pipelines.data_proc`` → ``dp_alia
 ``dp_alias`` → ``demo_proj.pipelines.nested.beta`` on pull. One ``ast.parse`` per file finds
 what to change; the text outside the changed spans (comments, layout, line endings, BOM,
 encoding cookie) is kept byte for byte.
+
+A dotted reference (``demo_proj.pipelines.data_proc.nodes.f``) is rewritten only where its root
+name is the package, by Python's scoping rules (functions, lambdas, comprehensions and class
+bodies; ``global``/``nonlocal``; every binding form): the scope the name resolves to must bind
+it only by ``import`` statements, before the rewrite (old's root) and after it (new's root).
+The standard library's ``symtable`` would give the scopes, but since Python 3.12 it folds
+comprehensions into their enclosing scope (PEP 709), so a comprehension variable could not be
+told from the module it shadows; the tree walk keeps the few scopes it needs itself.
 """
 
 from __future__ import annotations
@@ -15,7 +23,6 @@ import re
 import tokenize
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeAlias
 
 __all__ = ["RewriteResult", "rewrite_source", "submodule_names"]
 
@@ -23,17 +30,6 @@ _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 _BYTES_NEWLINE_RE = re.compile(rb"\r\n|\r|\n")
 _RELATIVE_IMPORT_RE = re.compile(rb"\bfrom[\s\\]*\.")
 _BLANKS_RE = re.compile(r"[\s\\]+")
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-_Scope: TypeAlias = "ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda"
-_NAMED_BINDERS = (
-    ast.FunctionDef,
-    ast.AsyncFunctionDef,
-    ast.ClassDef,
-    ast.ExceptHandler,
-    ast.MatchAs,
-    ast.MatchStar,
-)
-_DOCSTRING_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 _DECORATED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _STRING_PREFIX = frozenset("rRuUfF")
 # Functions whose first argument (or ``package=``/``name=``/``anchor=``) names a module or
@@ -51,19 +47,49 @@ _MODULE_KEYWORDS = frozenset({"package", "name", "anchor"})
 _MODULE_ATTRIBUTES = frozenset({"__name__", "__package__", "__module__"})
 _MODULE_SUFFIXES = (".py", ".so", ".pyd")
 _COLLECTIONS = (ast.Tuple, ast.List, ast.Set)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 # Flags of the tree walk: inside an f-string, inside an annotation.
 _IN_FSTRING = 1
 _IN_ANNOTATION = 2
+# Kinds of scope. Python's rules: a comprehension is a scope of its own; the names a class
+# body binds are not seen from the functions and comprehensions inside it.
+_MODULE, _FUNCTION, _CLASS, _COMPREHENSION = range(4)
+# How a scope binds a tracked name (bits).
+_IMPORTED_OLD = 1  # ``import old[.x]``: the top-level package, rebound to new's by the rewrite
+_IMPORTED = 2  # another ``import root[.x]``: the same top-level package
+_OTHER = 4  # anything else: assignment, parameter, loop target, def, class, as-target, ...
+_DELETED = 8  # ``del name``: makes it local, binds nothing
+_PACKAGE = _IMPORTED_OLD | _IMPORTED
+# The tracked names: old's root name before the rewrite, new's root name after it.
+_OLD, _NEW = 0, 1
+
+
+class _Scope:
+    """One scope of the file: what it binds of the tracked names, and what it declares."""
+
+    __slots__ = ("binds", "declared_global", "declared_nonlocal", "kind", "parent")
+
+    def __init__(self, kind: int, parent: int) -> None:
+        self.kind = kind
+        self.parent = parent
+        self.binds = [0, 0]  # binding kinds of old's and new's root names, made here
+        self.declared_global = [False, False]
+        self.declared_nonlocal = [False, False]
 
 
 @dataclass(frozen=True)
 class _Chain:
-    """An expression spelling ``old`` (a name or attribute chain): its span, scope and line."""
+    """An expression spelling ``old`` (a name or attribute chain): its span, scope and line,
+    and for a one-word ``old`` the attribute that follows it, if any (``old.nodes``). A
+    ``del old`` is a chain too (``deleted``)."""
 
     start: int
     end: int
     scope: int
     lineno: int
+    attr: str | None = None
+    deleted: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,7 +257,8 @@ class _Rewriter:
         self.package_depth = package_depth
         self.edits: list[tuple[int, int, str]] = []
         self.warnings: list[tuple[int, str]] = []
-        self.bare_import = False  # a bare ``import old[.x]`` binds old's root name
+        self.roots = (self.old_parts[0], new.split(".")[0])
+        self.scopes = [_Scope(_MODULE, -1)]
         self._line_starts = [0] + [m.end() for m in _NEWLINE_RE.finditer(text)]
 
     # -- positions ---------------------------------------------------------------------
@@ -315,18 +342,148 @@ class _Rewriter:
         if len(spans) >= count:
             self.edits.append((spans[0][0], spans[count - 1][1], self.new))
 
-    def visit_import(self, node: ast.Import) -> None:
+    # -- scopes ------------------------------------------------------------------------
+
+    def new_scope(self, kind: int, parent: int) -> int:
+        self.scopes.append(_Scope(kind, parent))
+        return len(self.scopes) - 1
+
+    def bind(self, scope: int, which: int, name: str, kind: int) -> None:
+        """Record that ``scope`` binds ``name`` as ``kind``, if it is the tracked root name
+        ``which`` (old's root before the rewrite, new's root after it)."""
+        if name == self.roots[which]:
+            self.scopes[scope].binds[which] |= kind
+
+    def bind_both(self, scope: int, name: str, kind: int) -> None:
+        """A binding the rewrite does not change."""
+        self.bind(scope, _OLD, name, kind)
+        self.bind(scope, _NEW, name, kind)
+
+    def bind_arguments(self, scope: int, args: ast.arguments) -> None:
+        for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+            if arg is not None:
+                self.bind_both(scope, arg.arg, _OTHER)
+
+    def declare(self, scope: int, node: ast.Global | ast.Nonlocal) -> None:
+        declared = self.scopes[scope]
+        flags = (
+            declared.declared_global if isinstance(node, ast.Global) else declared.declared_nonlocal
+        )
+        for which, root in enumerate(self.roots):
+            if root in node.names:
+                flags[which] = True
+
+    def home(self, scope: int, which: int) -> int:
+        """The scope a binding made in ``scope`` lands in (``global``/``nonlocal``)."""
+        here = self.scopes[scope]
+        if here.kind == _MODULE or here.declared_global[which]:
+            return 0
+        if here.declared_nonlocal[which]:
+            return self.binder(here.parent, which)
+        return scope
+
+    def resolve(self, scope: int, which: int) -> int:
+        """The scope whose binding of the tracked name ``which`` a reference in ``scope``
+        reads, by Python's rules."""
+        here = self.scopes[scope]
+        if here.kind == _MODULE or here.declared_global[which]:
+            return 0
+        if here.declared_nonlocal[which]:
+            return self.binder(here.parent, which)
+        if here.binds[which]:
+            return scope
+        return self.binder(here.parent, which)
+
+    def binder(self, scope: int, which: int) -> int:
+        """The nearest function scope at or around ``scope`` binding ``which`` (class bodies
+        are skipped), else the module."""
+        while scope > 0:
+            here = self.scopes[scope]
+            if here.kind != _CLASS:
+                if here.declared_global[which]:
+                    return 0
+                if here.binds[which] and not here.declared_nonlocal[which]:
+                    return scope
+            scope = here.parent
+        return 0
+
+    def effective(self, which: int) -> list[int]:
+        """For each scope, the kinds of binding of ``which`` that land in it."""
+        kinds = [0] * len(self.scopes)
+        for index, scope in enumerate(self.scopes):
+            if scope.binds[which]:
+                kinds[self.home(index, which)] |= scope.binds[which]
+        return kinds
+
+    def decide(self, chains: list[_Chain]) -> None:
+        """Rewrite the chains that name the package, by the scope their root name resolves
+        to: bound there only by imports (old's root before the rewrite, new's after it)."""
+        if not chains:
+            return
+        old_kinds, new_kinds = self.effective(_OLD), self.effective(_NEW)
+        for chain in chains:
+            kinds = old_kinds[self.resolve(chain.scope, _OLD)]
+            if not kinds & _PACKAGE:
+                continue  # a local variable, a parameter, ...: not the package
+            if chain.deleted:
+                shown = f"del {self.roots[_OLD]}"
+            else:
+                shown = self.old if chain.attr is None else f"{self.old}.{chain.attr}"
+            if kinds & _OTHER:
+                if len(self.old_parts) > 1 or chain.attr in self.subpackages:
+                    self.warn_chain(
+                        chain,
+                        f"'{self.roots[_OLD]}' is bound to the micro-package and to something "
+                        f"else in this scope; '{shown}' not rewritten here",
+                    )
+                continue
+            new_scope = self.resolve(chain.scope, _NEW)
+            kinds_after = new_kinds[new_scope]
+            if kinds_after & _OTHER:
+                self.warn_chain(
+                    chain,
+                    f"'{self.roots[_NEW]}' names something else in this scope; '{shown}' not "
+                    "rewritten here",
+                )
+            elif not kinds_after & _PACKAGE:
+                self.warn_chain(
+                    chain,
+                    f"no import binds '{self.roots[_NEW]}' in this scope after the rewrite; "
+                    f"'{shown}' not rewritten here",
+                )
+            elif chain.deleted:
+                # ``del old``: the import now binds new's root, unless another import of old's
+                # root (not under old) still binds it here.
+                if not kinds & _IMPORTED and new_scope == self.resolve(chain.scope, _OLD):
+                    self.edits.append((chain.start, chain.end, self.roots[_NEW]))
+            else:
+                self.visit_chain(chain)
+
+    def warn_chain(self, chain: _Chain, message: str) -> None:
+        self.warnings.append((chain.lineno, f"{self.filename}:{chain.lineno}: {message}"))
+
+    def visit_import(self, node: ast.Import, scope: int) -> None:
         for alias in node.names:
             name = alias.name
+            if alias.asname is None:
+                root = name.partition(".")[0]
+                if self.under_old(name):
+                    self.bind(scope, _OLD, root, _IMPORTED_OLD)
+                    self.bind(scope, _NEW, self.roots[_NEW], _IMPORTED)
+                else:
+                    self.bind_both(scope, root, _IMPORTED)
+            else:
+                # ``import x as x`` binds the top-level package; ``import old as x`` binds ``x``
+                # to the package itself, before and after the rewrite alike.
+                same = name == alias.asname and not self.under_old(name)
+                self.bind_both(scope, alias.asname, _IMPORTED if same else _OTHER)
             if not self.under_old(name):
                 if self.in_project(name):
                     self.warn_outside(node, name)
                 continue
-            if alias.asname is None:
-                self.bare_import = True
-            elif (
-                len(node.names) == 1 and name == self.old and self.new_parent
-                and alias.asname == self.new_last
+            if (
+                alias.asname is not None and len(node.names) == 1 and name == self.old
+                and self.new_parent and alias.asname == self.new_last
             ):  # fmt: skip
                 # ``import dp_alias as beta`` → ``from demo_proj.nested import beta``: the
                 # idiomatic spelling, and the inverse of the ``from parent import last`` rule.
@@ -336,7 +493,8 @@ class _Rewriter:
             start, end = self.span(alias)
             self.replace_prefix(self.name_spans(name, start, end, after_from=False))
 
-    def visit_import_from(self, node: ast.ImportFrom) -> None:
+    def visit_import_from(self, node: ast.ImportFrom, scope: int) -> None:
+        self.bind_from(node, scope)
         if node.level:
             depth = self.package_depth
             if depth is not None and node.level > depth + 1:
@@ -374,6 +532,23 @@ class _Rewriter:
             if not self.under_old(full):
                 self.warn_outside(node, full)
 
+    def bind_from(self, node: ast.ImportFrom, scope: int) -> None:
+        """Record the names a ``from ... import`` binds."""
+        rewritten = (
+            not node.level and self.old_parent and node.module == self.old_parent
+            and len(node.names) == 1 and node.names[0].name == self.old_last
+        )  # fmt: skip
+        for alias in node.names:
+            local = alias.asname or alias.name
+            if alias.name == "*":
+                continue
+            if rewritten and not self.new_parent and local == self.new:
+                # ``from <parent of old> import <last of old>`` becomes ``import <new>``.
+                self.bind(scope, _OLD, local, _OTHER)
+                self.bind(scope, _NEW, local, _IMPORTED)
+            else:
+                self.bind_both(scope, local, _OTHER)
+
     def replace_from_parent(self, node: ast.ImportFrom, local: str) -> None:
         """``from <parent of old> import <last of old> [as x]`` → an import of new binding the
         same local name."""
@@ -393,13 +568,7 @@ class _Rewriter:
         if _BLANKS_RE.sub("", self.text[chain.start : chain.end]) == self.old:
             self.edits.append((chain.start, chain.end, self.new))
         else:
-            self.warnings.append(
-                (
-                    chain.lineno,
-                    f"{self.filename}:{chain.lineno}: reference to '{self.old}' not rewritten "
-                    "(unusual spelling)",
-                )
-            )
+            self.warn_chain(chain, f"reference to '{self.old}' not rewritten (unusual spelling)")
 
     def string_target(self, value: str, complete: bool, module_name: bool) -> bool:
         """Whether a string's text (or an f-string's leading text, ``complete`` when nothing
@@ -495,21 +664,65 @@ class _Rewriter:
     # -- traversal ---------------------------------------------------------------------
 
     def run(self, tree: ast.Module) -> None:
-        """Walk the tree once; chains and strings are kept as candidates until the imports
-        (which may come after them) tell whether they are to be rewritten."""
+        """Walk the tree once, recording scopes and bindings; chains and strings are kept as
+        candidates until the whole file (imports may come after uses) is known."""
         chains: list[_Chain] = []
         strings: list[ast.Constant] = []
         fstrings: list[ast.JoinedStr] = []
         annotations: list[tuple[ast.Constant, int]] = []
-        # Functions seen, as (node, index of the enclosing function or -1 for the module).
-        scopes: list[tuple[_Scope, int]] = []
         docstrings: set[int] = set()
         module_names: set[int] = set()  # strings where a module name is expected
         one_word = len(self.old_parts) == 1
+        tracked = frozenset(self.roots)
         hits = self.interesting_lines()
-        stack: list[tuple[ast.AST, int, int]] = [(tree, -1, 0)]  # node, scope, _IN_* flags
+        _note_docstring(tree, docstrings)
+        stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 0)]  # node, scope, _IN_* flags
+        push = stack.append
         while stack:
             node, scope, flags = stack.pop()
+            if isinstance(node, ast.Name):
+                name = node.id
+                if name in tracked:
+                    ctx = node.ctx
+                    if isinstance(ctx, ast.Load):
+                        if one_word and name == self.old:
+                            chains.append(_Chain(*self.span(node), scope, node.lineno))
+                    elif isinstance(ctx, ast.Del):
+                        self.bind_both(scope, name, _DELETED)
+                        if name == self.roots[_OLD]:
+                            chains.append(
+                                _Chain(*self.span(node), scope, node.lineno, deleted=True)
+                            )
+                    else:
+                        self.bind_both(scope, name, _OTHER)
+                continue
+            if isinstance(node, ast.Attribute):
+                base = node.value
+                if one_word:
+                    if (
+                        isinstance(base, ast.Name) and base.id == self.old
+                        and isinstance(base.ctx, ast.Load)
+                    ):  # fmt: skip
+                        chains.append(_Chain(*self.span(base), scope, base.lineno, node.attr))
+                        continue
+                elif node.attr == self.old_last and _dotted(node) == self.old:
+                    if isinstance(node.ctx, ast.Load):
+                        chains.append(_Chain(*self.span(node), scope, node.lineno))
+                    continue
+                push((base, scope, flags))
+                continue
+            if isinstance(node, ast.Constant):
+                value = node.value
+                if (
+                    isinstance(value, str) and not flags & _IN_FSTRING
+                    and id(node) not in docstrings
+                ):  # fmt: skip
+                    if flags & _IN_ANNOTATION:
+                        if self.old_parts[0] in value:
+                            annotations.append((node, scope))
+                    elif value.startswith(self.old):
+                        strings.append(node)
+                continue
             if isinstance(node, ast.stmt):
                 # Skip statements that cannot hold anything to rewrite or report: most of a
                 # file, and walking the tree costs more than parsing it. A decorated
@@ -520,44 +733,83 @@ class _Rewriter:
                 hit = bisect.bisect_left(hits, first)
                 if hit == len(hits) or hits[hit] > (node.end_lineno or node.lineno):
                     continue
+                if isinstance(node, _FUNCTIONS):
+                    # Decorators, defaults and annotations belong to the enclosing scope.
+                    self.bind_both(scope, node.name, _OTHER)
+                    _note_docstring(node, docstrings)
+                    inner = self.new_scope(_FUNCTION, scope)
+                    self.bind_arguments(inner, node.args)
+                    stack.extend((child, scope, flags) for child in node.decorator_list)
+                    self.push_arguments(node.args, scope, flags, stack)
+                    if node.returns is not None:
+                        push((node.returns, scope, flags | _IN_ANNOTATION))
+                    stack.extend((child, scope, flags) for child in _type_params(node))
+                    stack.extend((child, inner, flags) for child in node.body)
+                    continue
+                if isinstance(node, ast.ClassDef):
+                    self.bind_both(scope, node.name, _OTHER)
+                    _note_docstring(node, docstrings)
+                    inner = self.new_scope(_CLASS, scope)
+                    outer = (*node.decorator_list, *node.bases, *node.keywords, *_type_params(node))
+                    stack.extend((child, scope, flags) for child in outer)
+                    stack.extend((child, inner, flags) for child in node.body)
+                    continue
                 if isinstance(node, ast.Import):
-                    self.visit_import(node)
+                    self.visit_import(node, scope)
                     continue
                 if isinstance(node, ast.ImportFrom):
-                    self.visit_import_from(node)
+                    self.visit_import_from(node, scope)
+                    continue
+                if isinstance(node, (ast.Global, ast.Nonlocal)):
+                    self.declare(scope, node)
                     continue
                 if isinstance(node, ast.AnnAssign):
-                    stack.append((node.annotation, scope, flags | _IN_ANNOTATION))
-                    stack.append((node.target, scope, flags))
+                    push((node.annotation, scope, flags | _IN_ANNOTATION))
+                    push((node.target, scope, flags))
                     if node.value is not None:
-                        stack.append((node.value, scope, flags))
+                        push((node.value, scope, flags))
                     continue
-            elif isinstance(node, ast.Constant):
-                value = node.value
-                if (
-                    isinstance(value, str)
-                    and not flags & _IN_FSTRING
-                    and id(node) not in docstrings
-                ):
-                    if flags & _IN_ANNOTATION:
-                        if self.old_parts[0] in value:
-                            annotations.append((node, scope))
-                    elif value.startswith(self.old):
-                        strings.append(node)
+            elif isinstance(node, _COMPREHENSIONS):
+                # The first iterable is evaluated outside; the rest is the comprehension's.
+                generators = node.generators
+                push((generators[0].iter, scope, flags))
+                inner = self.new_scope(_COMPREHENSION, scope)
+                for index, generator in enumerate(generators):
+                    push((generator.target, inner, flags))
+                    if index:
+                        push((generator.iter, inner, flags))
+                    stack.extend((child, inner, flags) for child in generator.ifs)
+                if isinstance(node, ast.DictComp):
+                    push((node.key, inner, flags))
+                    push((node.value, inner, flags))
+                else:
+                    push((node.elt, inner, flags))
                 continue
-            elif isinstance(node, ast.Attribute):
-                if node.attr == self.old_last and _dotted(node) == self.old:
-                    if isinstance(node.ctx, ast.Load):
-                        chains.append(_Chain(*self.span(node), scope, node.lineno))
-                    continue
-            elif isinstance(node, ast.Name):
-                if node.id == self.old and isinstance(node.ctx, ast.Load):
-                    chains.append(_Chain(*self.span(node), scope, node.lineno))
+            elif isinstance(node, ast.Lambda):
+                inner = self.new_scope(_FUNCTION, scope)
+                self.bind_arguments(inner, node.args)
+                self.push_arguments(node.args, scope, flags, stack)
+                push((node.body, inner, flags))
+                continue
+            elif isinstance(node, ast.NamedExpr):
+                # ``:=`` in a comprehension binds in the enclosing function (or module).
+                target = node.target.id
+                home = scope
+                while self.scopes[home].kind == _COMPREHENSION:
+                    home = self.scopes[home].parent
+                self.bind_both(home, target, _OTHER)
+                push((node.value, scope, flags))
                 continue
             elif isinstance(node, ast.JoinedStr):
                 if not flags & _IN_FSTRING:
                     fstrings.append(node)
                 flags |= _IN_FSTRING
+            elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+                if node.name:
+                    self.bind_both(scope, node.name, _OTHER)
+            elif isinstance(node, ast.MatchMapping):
+                if node.rest:
+                    self.bind_both(scope, node.rest, _OTHER)
             elif one_word and isinstance(node, ast.Call):
                 if _terminal_name(node.func) in _MODULE_FUNCTIONS:
                     named = node.args[:1] + [
@@ -576,41 +828,36 @@ class _Rewriter:
                     for operand in operands:
                         items = operand.elts if isinstance(operand, _COLLECTIONS) else [operand]
                         module_names.update(id(item) for item in items)
-            if isinstance(node, _DOCSTRING_OWNERS) and node.body:
-                first_stmt = node.body[0]
-                if isinstance(first_stmt, ast.Expr) and isinstance(first_stmt.value, ast.Constant):
-                    docstrings.add(id(first_stmt.value))
-            if isinstance(node, _SCOPES):
-                # Decorators, defaults and annotations are evaluated in the enclosing scope.
-                stack.extend(
-                    (child, scope, flags | annotation) for child, annotation in _outer_parts(node)
-                )
-                scopes.append((node, scope))
-                inner = len(scopes) - 1
-                body = [node.body] if isinstance(node, ast.Lambda) else node.body
-                stack.extend((child, inner, flags) for child in body)
-                continue
             stack.extend((child, scope, flags) for child in ast.iter_child_nodes(node))
 
         for node, scope in annotations:
             if not self.annotation_string(node, scope, chains) and self.under_old(str(node.value)):
                 strings.append(node)
-        if self.bare_import:
-            shadowing: dict[int, bool] = {}
-            for chain in chains:
-                if not self.shadowed(chain.scope, scopes, shadowing):
-                    self.visit_chain(chain)
+        self.decide(chains)
         for string in strings:
             self.visit_string(string, id(string) in module_names)
         for fstring in fstrings:
             self.visit_fstring(fstring)
 
+    @staticmethod
+    def push_arguments(
+        args: ast.arguments, scope: int, flags: int, stack: list[tuple[ast.AST, int, int]]
+    ) -> None:
+        """Defaults and annotations of a function's arguments, evaluated in ``scope``."""
+        stack.extend((default, scope, flags) for default in args.defaults)
+        stack.extend((d, scope, flags) for d in args.kw_defaults if d is not None)
+        for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+            if arg is not None and arg.annotation is not None:
+                stack.append((arg.annotation, scope, flags | _IN_ANNOTATION))
+
     def interesting_lines(self) -> list[int]:
-        """Sorted numbers of the lines holding the root name of ``old`` or of the project
-        package, or (when relative imports are checked) a ``from .`` import."""
-        needles = [re.escape(self.old_parts[0])]
+        """Sorted numbers of the lines holding the root name of ``old`` or ``new`` (a binding
+        of new's root name could capture a rewritten reference) or of the project package, or
+        (when relative imports are checked) a ``from .`` import."""
+        names = {*self.roots}
         if self.project_package:
-            needles.append(re.escape(self.project_package.split(".")[0]))
+            names.add(self.project_package.split(".")[0])
+        needles = [_word(name) for name in sorted(names)]
         if self.package_depth is not None:
             needles.append(r"\bfrom[\s\\]*\.")
         starts = self._line_starts
@@ -621,39 +868,10 @@ class _Rewriter:
             }
         )
 
-    def shadowed(
-        self, scope: int, scopes: list[tuple[_Scope, int]], cache: dict[int, bool]
-    ) -> bool:
-        """Whether a function at or around ``scope`` binds old's root name locally."""
-        if scope < 0:
-            return False
-        if scope not in cache:
-            node, parent = scopes[scope]
-            cache[scope] = self.old_parts[0] in self.local_bindings(node) or self.shadowed(
-                parent, scopes, cache
-            )
-        return cache[scope]
 
-    def local_bindings(self, scope: _Scope) -> set[str]:
-        """Names a function binds itself, other than by a bare ``import old...``."""
-        args = scope.args
-        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
-        every += [a for a in (args.vararg, args.kwarg) if a is not None]
-        names = {a.arg for a in every}
-        for node in _scope_nodes(scope):
-            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                names.add(node.id)
-            elif isinstance(node, _NAMED_BINDERS):
-                if node.name:
-                    names.add(node.name)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                for alias in node.names:
-                    if isinstance(node, ast.Import) and not alias.asname:
-                        if not self.under_old(alias.name):
-                            names.add(alias.name.split(".")[0])
-                    else:
-                        names.add(alias.asname or alias.name)
-        return names
+def _word(name: str) -> str:
+    """A pattern for ``name`` as a whole word (identifiers: ASCII ones, to stay safe)."""
+    return rf"\b{re.escape(name)}\b" if name.isascii() else re.escape(name)
 
 
 def _dots(name: str) -> Iterator[int]:
@@ -671,31 +889,17 @@ def _terminal_name(node: ast.expr) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _outer_parts(scope: _Scope) -> list[tuple[ast.expr, int]]:
-    """The parts of a function definition evaluated outside its own scope, each with
-    ``_IN_ANNOTATION`` for annotations, else 0."""
-    args = scope.args
-    parts = [(d, 0) for d in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]]
-    if isinstance(scope, ast.Lambda):
-        return parts
-    every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
-    parts += [
-        (a.annotation, _IN_ANNOTATION) for a in every if a is not None and a.annotation is not None
-    ]
-    parts += [(d, 0) for d in scope.decorator_list]
-    if scope.returns is not None:
-        parts.append((scope.returns, _IN_ANNOTATION))
-    return parts
+def _note_docstring(
+    node: ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef, docstrings: set[int]
+) -> None:
+    """Add the id of ``node``'s docstring, if any, to ``docstrings``."""
+    if node.body:
+        first = node.body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            docstrings.add(id(first.value))
 
 
-def _scope_nodes(scope: _Scope) -> Iterator[ast.AST]:
-    """Nodes of a function body, not descending into nested functions (their own scopes)."""
-    body: list[ast.AST] = [scope.body] if isinstance(scope, ast.Lambda) else list(scope.body)
-    stack = body
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, _SCOPES):
-            stack.extend(part for part, _ in _outer_parts(node))
-        else:
-            stack.extend(ast.iter_child_nodes(node))
+def _type_params(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> list[ast.AST]:
+    """PEP 695 type parameters (Python 3.12+), read in the enclosing scope (their bounds may
+    name the package)."""
+    return list(getattr(node, "type_params", ()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -786,3 +787,326 @@ def test_precheck_skips_files_that_cannot_match() -> None:
 def test_apply_drops_overlapping_edits() -> None:
     edits = [(3, 5, "X"), (0, 2, "Y"), (1, 4, "Z"), (5, 5, "+")]
     assert _apply("abcdef", edits) == "YcX+f"
+
+
+# -- scoping: names that rebind the package's root name -------------------------------------
+
+# Each case imports ``report.nodes`` and rebinds ``report`` somewhere. ``@report`` marks the
+# references to the package (rewritten), plain ``report`` the others (left alone). The
+# original runs against a stub package ``report``, the rewritten code against a stub
+# ``demo_proj.pipelines.nested.beta``: ``check()`` must give the same result.
+SHADOW_PRELUDE = """\
+import @report.nodes
+
+
+class Shadow:
+    nodes = None
+
+    def title(self):
+        return "shadow"
+
+
+shadow = Shadow()
+xs = [shadow]
+"""
+SHADOW_CASES: dict[str, tuple[str, object]] = {
+    "comprehension": (
+        "def check():\n    return [report.title() for report in xs], @report.nodes.title()\n",
+        (["shadow"], "module"),
+    ),
+    "comprehension-first-iterable-is-outside": (
+        "def check():\n    return [report.title() for report in @report.nodes.items()]\n",
+        ["shadow"],
+    ),
+    "comprehensions-nested-set-dict-generator": (
+        "def check():\n"
+        "    return (\n"
+        "        [[report.title() for _ in xs] for report in xs],\n"
+        "        {report.title() for report in xs},\n"
+        "        {report.title(): 1 for report in @report.nodes.items()},\n"
+        "        list(report.title() for report in xs),\n"
+        "        [@report.nodes.title() for x in xs if @report.nodes],\n"
+        "    )\n",
+        ([["shadow"]], {"shadow"}, {"shadow": 1}, ["shadow"], ["module"]),
+    ),
+    "comprehension-at-module-and-class-level": (
+        "TITLES = [report.title() for report in xs]\n"
+        "class C:\n"
+        "    titles = [report.title() for report in xs]\n"
+        "    module = [@report.nodes.title() for x in xs]\n"
+        "def check():\n"
+        "    return TITLES, C.titles, C.module\n",
+        (["shadow"], ["shadow"], ["module"]),
+    ),
+    "for-loop-in-function": (
+        "def check():\n"
+        "    out = []\n"
+        "    for report in xs:\n"
+        "        out.append(report.title())\n"
+        "    return out, other()\n"
+        "def other():\n"
+        "    return @report.nodes.title()\n",
+        (["shadow"], "module"),
+    ),
+    "class-body": (
+        "class C:\n"
+        "    report = shadow\n"
+        "    title = report.title()\n"
+        "    def method(self):\n"
+        "        return @report.nodes.title()\n"
+        "def check():\n"
+        "    return C.title, C().method()\n",
+        ("shadow", "module"),
+    ),
+    "global-read-only": (
+        "def check():\n    global report\n    return @report.nodes.title()\n",
+        "module",
+    ),
+    "nonlocal": (
+        "def check():\n"
+        "    report = None\n"
+        "    def inner():\n"
+        "        nonlocal report\n"
+        "        report = shadow\n"
+        "        return report.title()\n"
+        "    def reads():\n"
+        "        return report.title()\n"
+        "    return inner(), reads(), other()\n"
+        "def other():\n"
+        "    return @report.nodes.title()\n",
+        ("shadow", "shadow", "module"),
+    ),
+    "with-except-walrus": (
+        "import contextlib\n"
+        "def check():\n"
+        "    with contextlib.nullcontext(shadow) as report:\n"
+        "        first = report.title()\n"
+        "    try:\n"
+        "        raise KeyError\n"
+        "    except KeyError as report:\n"
+        "        second = type(report).__name__\n"
+        "    if (report := shadow):\n"
+        "        third = report.title()\n"
+        "    return first, second, third, other()\n"
+        "def other():\n"
+        "    return @report.nodes.title()\n",
+        ("shadow", "KeyError", "shadow", "module"),
+    ),
+    "walrus-in-comprehension-binds-the-function": (
+        "def check():\n"
+        "    [(report := x) for x in xs]\n"
+        "    return report.title(), other()\n"
+        "def other():\n"
+        "    return [@report.nodes.title() for x in xs]\n",
+        ("shadow", ["module"]),
+    ),
+    "match-captures": (
+        "def check():\n"
+        "    out = []\n"
+        "    match shadow:\n"
+        "        case Shadow(nodes=None) as report:\n"
+        "            out.append(report.title())\n"
+        "    match [shadow]:\n"
+        "        case [*report]:\n"
+        "            out.append(report[0].title())\n"
+        "    match {'a': shadow}:\n"
+        "        case {**report}:\n"
+        "            out.append(report['a'].title())\n"
+        "    return out, other()\n"
+        "def other():\n"
+        "    match 'module':\n"
+        "        case @report.nodes.NAME:\n"
+        "            return @report.nodes.title()\n",
+        (["shadow", "shadow", "shadow"], "module"),
+    ),
+    "parameters-and-lambdas": (
+        "def a(report):\n"
+        "    return report.title()\n"
+        "def b(*report, **kw):\n"
+        "    return report[0].title()\n"
+        "def c(x, /, *, report=shadow):\n"
+        "    return report.title()\n"
+        "def d(x=@report.nodes.title(), report=shadow):\n"
+        "    return x, report.title()\n"
+        "e = lambda report: report.title()\n"
+        "f = lambda report=@report.nodes: report.title()\n"
+        "def check():\n"
+        "    return a(shadow), b(shadow), c(1), d(), e(shadow), f()\n",
+        ("shadow", "shadow", "shadow", ("module", "shadow"), "shadow", "module"),
+    ),
+    "nested-functions": (
+        "def check():\n"
+        "    report = shadow\n"
+        "    def inner():\n"
+        "        def innermost():\n"
+        "            return report.title()\n"
+        "        return innermost()\n"
+        "    return inner(), other()()\n"
+        "def other():\n"
+        "    def inner():\n"
+        "        return @report.nodes.title()\n"
+        "    return inner\n",
+        ("shadow", "module"),
+    ),
+    "local-definitions-and-imports": (
+        "def check():\n"
+        "    def report():\n"
+        "        return 'def'\n"
+        "    return report(), imported(), klass(), other()\n"
+        "def imported():\n"
+        "    from types import SimpleNamespace as report\n"
+        "    return report(title=1).title\n"
+        "def klass():\n"
+        "    class report:\n"
+        "        title = 'class'\n"
+        "    return report.title\n"
+        "def other():\n"
+        "    import @report.nodes\n"
+        "    return @report.nodes.title()\n",
+        ("def", 1, "class", "module"),
+    ),
+    "del-of-the-package-name": (
+        "def check():\n"
+        "    import @report.nodes\n"
+        "    title = @report.nodes.title()\n"
+        "    del @root\n"
+        "    return title\n",
+        "module",
+    ),
+    "keyword-arguments-and-attributes-are-not-bindings": (
+        "def check():\n"
+        "    has = hasattr(shadow, 'report')\n"
+        "    return dict(report=1), shadow.report if has else @report.nodes.title()\n",
+        ({"report": 1}, "module"),
+    ),
+}
+
+
+def _stub_package(monkeypatch: pytest.MonkeyPatch, dotted: str) -> None:
+    """Importable stub modules ``dotted`` and ``dotted.nodes`` (``nodes.title()``)."""
+    import types
+
+    parts = [*dotted.split("."), "nodes"]
+    parent = None
+    for depth in range(1, len(parts) + 1):
+        module = types.ModuleType(".".join(parts[:depth]))
+        module.__path__ = []  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        if parent is not None:
+            setattr(parent, parts[depth - 1], module)
+        parent = module
+    assert parent is not None
+    parent.title = lambda: "module"  # type: ignore[attr-defined]
+    parent.items = lambda: [types.SimpleNamespace(title=lambda: "shadow")]  # type: ignore[attr-defined]
+    parent.NAME = "module"  # type: ignore[attr-defined]
+
+
+def _run(source: str) -> object:
+    scope: dict[str, object] = {"__name__": "case"}
+    exec(compile(source, "<case>", "exec"), scope)
+    return scope["check"]()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("case", sorted(SHADOW_CASES))
+def test_rebinding_the_root_name_is_not_the_package(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body, expected = SHADOW_CASES[case]
+    template = SHADOW_PRELUDE + body
+    original = template.replace("@report", "report").replace("@root", "report")
+    result = rewrite_source(original.encode(), "report", PULLED, filename="f.py")
+    expected_text = template.replace("@report", PULLED).replace("@root", "demo_proj")
+    assert result.text.decode() == expected_text
+    assert result.warnings == ()
+    _stub_package(monkeypatch, "report")
+    assert _run(original) == expected
+    _stub_package(monkeypatch, PULLED)
+    monkeypatch.delitem(sys.modules, "report")
+    monkeypatch.delitem(sys.modules, "report.nodes")
+    assert _run(result.text.decode()) == expected
+
+
+def test_a_name_bound_to_the_package_and_to_something_else_is_reported() -> None:
+    # At module level (the code runs top to bottom, functions run later) a name bound both to
+    # the package and to something else is ambiguous: left alone, with a warning where the
+    # reference names a module of the package.
+    source = (
+        "import report.nodes\n"
+        "for report in reports:\n"
+        "    report.title()\n"
+        "def f():\n"
+        "    return report.nodes.helper()\n"
+        "def g():\n"
+        "    global report\n"
+        "    report = None\n"
+        "class C:\n"
+        "    report = 1\n"
+        "    x = report.nodes\n"  # the class's own name: not the package, no warning
+    )
+    result = rewrite_source(
+        source.encode(), "report", PULLED, filename="f.py", submodules={"nodes"}
+    )
+    assert result.text.decode() == source.replace("import report", f"import {PULLED}")
+    assert result.warnings == (
+        "f.py:5: 'report' is bound to the micro-package and to something else in this scope; "
+        "'report.nodes' not rewritten here",
+    )
+
+
+def test_a_new_root_name_bound_to_something_else_is_reported() -> None:
+    # After the rewrite the reference goes through the new root name (``demo_proj`` here): a
+    # local variable of that name would capture it.
+    source = (
+        "import report.nodes\n"
+        "def f(demo_proj):\n"
+        "    return report.nodes.helper(demo_proj)\n"
+        "def g():\n"
+        "    return report.nodes.helper()\n"
+        "def h():\n"
+        "    global report\n"
+        "    import report.nodes\n"
+        "def i():\n"
+        "    return report.nodes\n"
+    )
+    result = rewrite_source(source.encode(), "report", PULLED, filename="f.py")
+    lines = source.replace("import report", f"import {PULLED}").splitlines(keepends=True)
+    lines[4] = f"    return {PULLED}.nodes.helper()\n"
+    lines[9] = f"    return {PULLED}.nodes\n"
+    assert result.text.decode() == "".join(lines)
+    assert result.warnings == (
+        "f.py:3: 'demo_proj' names something else in this scope; 'report.nodes' not rewritten here",
+    )
+
+
+def test_a_reference_the_rewritten_imports_would_not_reach_is_reported() -> None:
+    # ``global report`` makes the function's import bind the module's ``report``, but the
+    # rewritten import binds ``demo_proj`` in the function only.
+    source = (
+        "def load():\n"
+        "    global report\n"
+        "    import report.nodes\n"
+        "def use():\n"
+        "    return report.nodes.helper()\n"
+    )
+    result = rewrite_source(source.encode(), "report", PULLED, filename="f.py")
+    assert result.text.decode() == source.replace("import report", f"import {PULLED}")
+    assert result.warnings == (
+        "f.py:5: no import binds 'demo_proj' in this scope after the rewrite; 'report.nodes' "
+        "not rewritten here",
+    )
+
+
+def test_a_new_root_binding_on_a_line_of_its_own_is_seen() -> None:
+    source = "import report.nodes\ndef f():\n    demo_proj = 1\n    return report.nodes.helper()\n"
+    result = rewrite_source(source.encode(), "report", PULLED, filename="f.py")
+    assert result.text.decode() == source.replace("import report", f"import {PULLED}")
+    assert result.warnings == (
+        "f.py:4: 'demo_proj' names something else in this scope; 'report.nodes' not rewritten here",
+    )
+
+
+def test_import_as_keeps_its_name_through_the_rewrite() -> None:
+    source = "import report as report\nx = report.nodes\n"
+    result = rewrite_source(source.encode(), "report", PULLED, filename="f.py")
+    assert result.text.decode() == f"import {PULLED} as report\nx = report.nodes\n"
+    assert result.warnings == ()
