@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import keyword
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ __all__ = [
     "LOCK_NAME",
     "Lock",
     "LockEntry",
+    "LockFile",
     "check_lock_paths",
     "read_lock",
     "read_project_lock",
@@ -49,6 +52,10 @@ class Lock:
     """All pulled micro-packages of a project."""
 
     entries: dict[str, LockEntry] = field(default_factory=dict)
+
+    def with_entry(self, entry: LockEntry) -> Lock:
+        """This lock with ``entry`` added or replacing the entry of the same module."""
+        return Lock({**self.entries, entry.module: entry})
 
 
 def _kind(value: object) -> str:
@@ -250,36 +257,106 @@ def read_project_lock(project: Project) -> Lock:
     return lock
 
 
+_HEADER = (
+    "# Written by `micropkg pull`: what was pulled and every file written.\n"
+    "# Commit it: the next pull uses it to upgrade files and spot local edits.\n"
+    f"version = {LOCK_VERSION}\n"
+)
+# module -> (the entry, its rendered block): a pull re-renders only the entry it changed, so
+# writing the lock after each of N pulls costs O(N) string joins, not O(N) renders.
+_BLOCKS: dict[str, tuple[LockEntry, str]] = {}
+
+
+def _render_entry(entry: LockEntry) -> str:
+    q = toml_string
+    key = q(entry.module)
+    lines = [
+        "",
+        f"[micropkg.{key}]",
+        f"source = {q(entry.source)}",
+        f"sha256 = {q(entry.sha256)}",
+    ]
+    if entry.version is not None:
+        lines.append(f"version = {q(entry.version)}")
+    lines.append(f"package = {q(entry.package)}")
+    options = ", ".join(f"{k} = {q(v)}" for k, v in sorted(entry.options.items()))
+    lines.append(f"options = {{{options}}}" if options else "options = {}")
+    if entry.requirements:
+        lines += ["requirements = [", *(f"    {q(r)}," for r in entry.requirements), "]"]
+    else:
+        lines.append("requirements = []")
+    lines += ["", f"[micropkg.{key}.files]"]
+    lines += [f"{q(rel)} = {q(entry.files[rel])}" for rel in sorted(entry.files)]
+    return "\n".join(lines) + "\n"
+
+
+def _block(entry: LockEntry) -> str:
+    cached = _BLOCKS.get(entry.module)
+    if cached is not None and cached[0] is entry:
+        return cached[1]
+    text = _render_entry(entry)
+    _BLOCKS[entry.module] = (entry, text)
+    return text
+
+
 def render_lock(lock: Lock) -> str:
     """The TOML text of ``lock``: stable order, so re-pulls leave it byte-identical.
 
     Written by hand (strings, string arrays and tables only): this runs on every pull and
-    tomlkit's document model costs far more than the pull itself.
+    tomlkit's document model costs far more than the pull itself. Each entry's block is
+    rendered once per entry object and reused by the next pulls of the same run.
     """
-    q = toml_string
-    lines = [
-        "# Written by `micropkg pull`: what was pulled and every file written.",
-        "# Commit it: the next pull uses it to upgrade files and spot local edits.",
-        f"version = {LOCK_VERSION}",
-    ]
-    for module in sorted(lock.entries):
-        entry = lock.entries[module]
-        key = q(module)
-        lines += [
-            "",
-            f"[micropkg.{key}]",
-            f"source = {q(entry.source)}",
-            f"sha256 = {q(entry.sha256)}",
-        ]
-        if entry.version is not None:
-            lines.append(f"version = {q(entry.version)}")
-        lines.append(f"package = {q(entry.package)}")
-        options = ", ".join(f"{k} = {q(v)}" for k, v in sorted(entry.options.items()))
-        lines.append(f"options = {{{options}}}" if options else "options = {}")
-        if entry.requirements:
-            lines += ["requirements = [", *(f"    {q(r)}," for r in entry.requirements), "]"]
-        else:
-            lines.append("requirements = []")
-        lines += ["", f"[micropkg.{key}.files]"]
-        lines += [f"{q(rel)} = {q(entry.files[rel])}" for rel in sorted(entry.files)]
-    return "\n".join(lines) + "\n"
+    return _HEADER + "".join(_block(lock.entries[module]) for module in sorted(lock.entries))
+
+
+_Signature = tuple[int, int, int, int] | None
+
+
+def _signature(path: Path) -> _Signature:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class LockFile:
+    """``micropkg.lock`` as one run sees it: parsed once, not once per entry.
+
+    ``current()`` re-parses only when the file on disk is no longer the one this object read or
+    wrote (another process replaced it, e.g. a parallel ``-P process`` worker); ``mutex``
+    serialises the read-modify-write of pulls that run in threads.
+    """
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.path = project.root / LOCK_NAME
+        self.mutex = threading.RLock()
+        self._lock: Lock | None = None
+        self._signature: _Signature = None
+        self._sources: frozenset[str] | None = None
+
+    def current(self) -> Lock:
+        """The lock as it is on disk (an absent file is an empty lock)."""
+        with self.mutex:
+            signature = _signature(self.path)
+            if self._lock is None or signature != self._signature:
+                self._lock = read_project_lock(self.project)
+                self._signature = signature
+                self._sources = None
+            return self._lock
+
+    def sources(self) -> frozenset[str]:
+        """The source of every entry of :meth:`current`."""
+        with self.mutex:
+            lock = self.current()
+            if self._sources is None:
+                self._sources = frozenset(e.source for e in lock.entries.values())
+            return self._sources
+
+    def written(self, lock: Lock) -> None:
+        """Record that ``lock`` is now what the file on disk holds (we just wrote it)."""
+        with self.mutex:
+            self._lock = lock
+            self._signature = _signature(self.path)
+            self._sources = None

@@ -11,7 +11,7 @@ from pathlib import Path
 from .collect import walk_files
 from .errors import ConflictError, ManifestError, PullError
 from .fsutil import sha256_bytes
-from .lockfile import LOCK_NAME, Lock, LockEntry, read_project_lock, render_lock
+from .lockfile import LOCK_NAME, Lock, LockEntry, LockFile, read_project_lock, render_lock
 from .manifest import PullEntry
 from .names import config_file_name, normalize_destination, validate_alias
 from .project import Project
@@ -260,16 +260,19 @@ def apply_plan(project: Project, plan: PullPlan, lock: Lock) -> PullResult:
             f"locally; nothing was written (use --force to overwrite):\n{listing}",
             list(plan.conflicts),
         )
-    entries = dict(lock.entries)
-    entries[plan.module] = plan.lock_entry
     lock_path = project.root / LOCK_NAME
-    new_lock = render_lock(Lock(entries)).encode("utf-8")
+    new_lock = render_lock(lock.with_entry(plan.lock_entry)).encode("utf-8")
     writes = dict(plan.writes)
-    try:
-        if lock_path.read_bytes() != new_lock:
-            writes[lock_path] = new_lock
-    except FileNotFoundError:
+    # A changed entry always means a new lock; only an unchanged one needs the (whole-file)
+    # comparison, which keeps a re-pull from touching the lock.
+    if lock.entries.get(plan.module) != plan.lock_entry:
         writes[lock_path] = new_lock
+    else:
+        try:
+            if lock_path.read_bytes() != new_lock:
+                writes[lock_path] = new_lock
+        except FileNotFoundError:
+            writes[lock_path] = new_lock
 
     created_dirs: list[Path] = []
     staged: list[tuple[Path, Path]] = []
@@ -337,16 +340,24 @@ def _prune_empty_dirs(project: Project, removed: tuple[Path, ...]) -> None:
 
 
 def fetch_and_plan(
-    project: Project, entry: PullEntry, *, base: Path, force: bool = False
+    project: Project,
+    entry: PullEntry,
+    *,
+    base: Path,
+    force: bool = False,
+    lock_file: LockFile | None = None,
 ) -> tuple[PullPlan, Lock]:
-    """Fetch ``entry.source`` and plan its pull (nothing in the project is written)."""
+    """Fetch ``entry.source`` and plan its pull (nothing in the project is written).
+
+    ``lock_file``: the run's view of ``micropkg.lock`` (parsed once per run, not per entry).
+    """
     from .sources import fetch, load_fs_args
 
     fs_args = None
     if entry.fs_args:
         fs_args_path = Path(entry.fs_args)
         fs_args = load_fs_args(fs_args_path if fs_args_path.is_absolute() else base / fs_args_path)
-    lock = read_project_lock(project)
+    lock = (lock_file or LockFile(project)).current()
     with tempfile.TemporaryDirectory(prefix="micropkg-pull-") as tmp:
         workdir = Path(tmp)
         fetched = fetch(entry.source, workdir / "download", base=base, fs_args=fs_args)
@@ -356,10 +367,26 @@ def fetch_and_plan(
     return plan, lock
 
 
-def pull(project: Project, entry: PullEntry, *, base: Path, force: bool = False) -> PullResult:
-    """Fetch ``entry.source`` and pull it into ``project`` (atomically)."""
-    plan, lock = fetch_and_plan(project, entry, base=base, force=force)
-    return apply_plan(project, plan, lock)
+def pull(
+    project: Project,
+    entry: PullEntry,
+    *,
+    base: Path,
+    force: bool = False,
+    lock_file: LockFile | None = None,
+) -> PullResult:
+    """Fetch ``entry.source`` and pull it into ``project`` (atomically).
+
+    Pass the run's ``lock_file`` when pulling several entries: the lock is then parsed once,
+    and each pull records its entry in the lock as it is when the pull commits.
+    """
+    lock_file = lock_file or LockFile(project)
+    plan, _ = fetch_and_plan(project, entry, base=base, force=force, lock_file=lock_file)
+    with lock_file.mutex:
+        lock = lock_file.current()
+        result = apply_plan(project, plan, lock)
+        lock_file.written(lock.with_entry(plan.lock_entry))
+    return result
 
 
 def status(project: Project) -> list[StatusRow]:

@@ -26,6 +26,7 @@ from doit.tools import config_changed
 from . import __version__
 from .collect import ConfigIndex
 from .errors import MicropkgError, ProjectError
+from .lockfile import LockFile
 from .manifest import Manifest, PackageEntry, PullEntry, load_manifest, package_entry
 from .names import normalize_destination
 from .package import PackagePlan, build_package, plan_package
@@ -55,6 +56,14 @@ class TaskContext:
     force: bool = False
     plans: dict[str, PackagePlan] = field(default_factory=dict)
     config_indexes: dict[str, ConfigIndex] = field(default_factory=dict)
+    _lock_file: LockFile | None = None
+
+    @property
+    def lock_file(self) -> LockFile:
+        """The run's ``micropkg.lock``: parsed once, shared by every pull task and check."""
+        if self._lock_file is None:
+            self._lock_file = LockFile(self.project)
+        return self._lock_file
 
     @classmethod
     def load(cls, start: Path) -> TaskContext:
@@ -187,12 +196,14 @@ def _run_package(
     }
 
 
-def _run_pull(project: Project, entry: PullEntry, force: bool) -> dict[str, Any] | TaskFailed:
+def _run_pull(
+    project: Project, entry: PullEntry, force: bool, lock_file: LockFile
+) -> dict[str, Any] | TaskFailed:
     from .messages import pull_message
     from .pull import pull
 
     try:
-        result = pull(project, entry, base=project.root, force=force)
+        result = pull(project, entry, base=project.root, force=force, lock_file=lock_file)
     except MicropkgError as exc:
         return TaskFailed(str(exc))
     return {
@@ -230,19 +241,20 @@ class RequirementsFresh:
 
 
 class PulledBefore:
-    """doit ``uptodate``: True when ``micropkg.lock`` records a pull of this source."""
+    """doit ``uptodate``: True when ``micropkg.lock`` records a pull of this source.
 
-    def __init__(self, project: Project, source: str) -> None:
-        self.project, self.source = project, source
+    Every pull task of a run shares one :class:`LockFile`: the lock is parsed once per run,
+    not once per task.
+    """
+
+    def __init__(self, lock_file: LockFile, source: str) -> None:
+        self.lock_file, self.source = lock_file, source
 
     def __call__(self) -> bool:
-        from .lockfile import LOCK_NAME, read_lock
-
         try:
-            lock = read_lock(self.project.root / LOCK_NAME)
+            return self.source in self.lock_file.sources()
         except MicropkgError:
             return False
-        return any(e.source == self.source for e in lock.entries.values())
 
 
 # --- task dicts ---------------------------------------------------------------------------
@@ -326,12 +338,12 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
     base = project.root
     uptodate: list[Any] = [
         config_changed({"entry": entry.options(), "tool": __version__}),
-        PulledBefore(project, entry.source),
+        PulledBefore(ctx.lock_file, entry.source),
     ]
     task: dict[str, Any] = {
         "name": name,
         "doc": f"Pull {entry.source}",
-        "actions": [(_run_pull, [project, entry, ctx.force])],
+        "actions": [(_run_pull, [project, entry, ctx.force, ctx.lock_file])],
         "uptodate": uptodate,
         "verbosity": 1,
     }

@@ -36,3 +36,16 @@ def test_missing_lock_is_empty_and_broken_lock_is_an_error(tmp_path: Path) -> No
     (tmp_path / "micropkg.lock").write_text("[micropkg\n")
     with pytest.raises(PullError, match="Cannot read"):
         read_lock(tmp_path / "micropkg.lock")
+
+
+def test_render_reuses_unchanged_blocks_and_renders_replaced_entries(tmp_path: Path) -> None:
+    one = LockEntry("a", "dist/a-0.1.tar.gz", "1" * 64, "0.1", "a", files={"src/p/a.py": "2" * 64})
+    two = LockEntry("b", "dist/b-0.1.tar.gz", "3" * 64, "0.1", "b")
+    lock = Lock({"a": one}).with_entry(two)
+    assert render_lock(lock) == render_lock(Lock({"b": two, "a": one}))
+    newer = LockEntry("a", "dist/a-0.2.tar.gz", "4" * 64, "0.2", "a")
+    text = render_lock(lock.with_entry(newer))
+    path = tmp_path / "micropkg.lock"
+    path.write_text(text, encoding="utf-8")
+    assert read_lock(path) == Lock({"a": newer, "b": two})
+    assert "a-0.1" not in text

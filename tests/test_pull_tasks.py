@@ -150,6 +150,59 @@ def test_pull_all_then_nothing(manifest_project: Path, cli: Cli) -> None:
     ]
 
 
+@pytest.fixture
+def lock_parses(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every parse of ``micropkg.lock`` (the path read), in order."""
+    import micropkg_tasks.lockfile as lockfile
+
+    calls: list[Path] = []
+    real = lockfile.read_lock
+
+    def counting(path: Path) -> Any:
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(lockfile, "read_lock", counting)
+    return calls
+
+
+def test_pull_all_parses_the_lock_once_per_run(
+    manifest_project: Path,
+    source: Path,
+    cli: Cli,
+    lock_parses: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 9: the lock was parsed twice per pulled entry and once per up-to-date check.
+    _, keys = pull_all(cli)
+    assert keys == set(PLACED)
+    assert len(lock_parses) == 1
+    lock_parses.clear()
+    _, keys = pull_all(cli)  # nothing to do: every check reads the same parsed lock
+    assert keys == set()
+    assert len(lock_parses) == 1
+    lock_parses.clear()
+    for name in PIPELINES:
+        edit_source(source, name)
+        package(cli, source, f"pipelines.{name}", monkeypatch)
+    _, keys = pull_all(cli)  # three upgrades, one parse
+    assert keys == set(PLACED)
+    assert len(lock_parses) == 1
+    lock = (manifest_project / "micropkg.lock").read_text()
+    assert all(f'source = "{src}"' in lock for src in PLACED)
+
+
+def test_pull_all_in_threads_records_every_entry(manifest_project: Path, cli: Cli) -> None:
+    from micropkg_tasks.lockfile import read_lock
+
+    result = cli("pull", "--all", "-n", "3", "-P", "thread")
+    assert result.code == 0, result.err
+    lock = read_lock(manifest_project / "micropkg.lock")
+    assert sorted(e.source for e in lock.entries.values()) == sorted(PLACED)
+    _, keys = pull_all(cli)
+    assert keys == set()
+
+
 def test_rebuilding_one_tarball_repulls_exactly_that_entry(
     manifest_project: Path, source: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
