@@ -218,7 +218,6 @@ def _one_of(name: str | None, all_flag: bool, what: str, verb: str) -> None:
 
 def _cmd_package(args: argparse.Namespace) -> int:
     from .manifest import package_entry
-    from .requirements import parse_package_requirements
     from .tasks import TaskContext
 
     _one_of(args.module_path, args.all_flag, "a micro-package name", "package")
@@ -242,9 +241,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
         targets = ["package"]
     # Validate every selected entry before doit starts: a bad entry writes nothing at all.
     for plan, _ in ctx.package_plans():
-        parse_package_requirements(
-            plan.collected.code_dir / "requirements.txt", relative_to=ctx.project.root
-        )
+        plan.requirements  # noqa: B018  (parsed once: the build reuses it)
 
     code, reporter = run_doit(ctx, [*_run_args(args), *targets], verbose=args.verbose)
     if code != 0:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import tempfile
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .collect import Collected, ConfigIndex, collect, read_version
@@ -14,7 +18,7 @@ from .manifest import PackageEntry
 from .names import config_file_name, sdist_basename
 from .project import Project
 
-__all__ = ["PackagePlan", "PackageResult", "build_package", "plan_package"]
+__all__ = ["PackagePlan", "PackageResult", "PackageRun", "build_package", "plan_package"]
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,25 @@ class PackagePlan:
     """The destination folder (absolute local path) or fsspec URL."""
     remote: bool
     filename: str
+    root: Path
+    """The project root (error messages name files relative to it)."""
 
     @property
     def target(self) -> str:
         """The tarball to produce: a local path or a URL."""
         return f"{self.location.rstrip('/')}/{self.filename}"
+
+    @functools.cached_property
+    def requirements(self) -> tuple[str, ...]:
+        """The micro-package's ``requirements.txt`` in canonical form, parsed once per run.
+
+        Raises ``RequirementsError`` (not cached: every access raises again).
+        """
+        from .requirements import parse_package_requirements
+
+        return parse_package_requirements(
+            self.collected.code_dir / "requirements.txt", relative_to=self.root
+        )
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,9 @@ def plan_package(
     if not remote and Path(location).is_file():
         raise PackageError(f"Destination '{location}' is a file, not a folder.")
     filename = sdist_basename(entry.name, version) + ".tar.gz"
-    return PackagePlan(entry, entry.name, version, collected, location, remote, filename)
+    return PackagePlan(
+        entry, entry.name, version, collected, location, remote, filename, project.root
+    )
 
 
 def _rewrite_group(
@@ -97,22 +117,24 @@ def _rewrite_group(
 
 
 def build_package(
-    project: Project, plan: PackagePlan, *, manifest_entry: bool = False
+    project: Project,
+    plan: PackagePlan,
+    *,
+    manifest_entry: bool = False,
+    run: PackageRun | None = None,
 ) -> PackageResult:
     """Write the sdist of ``plan`` (atomically) and publish it when the target is remote.
 
     Older versions of the same tarball are removed; for a manifest entry, so is the tarball
-    it produced last time under another alias or destination.
+    it produced last time under another alias or destination. Never removed: a tarball that an
+    entry of this ``run`` produces, and any file that is not ``<name>-<PEP 440 version>.tar.gz``.
     """
-    from .requirements import parse_package_requirements
     from .sdist import SdistSpec, write_sdist
 
     entry, name = plan.entry, plan.name
     micropkg_name = entry.module_path.rsplit(".", 1)[-1]
     old = f"{project.package_name}.{entry.module_path}"
-    requirements = parse_package_requirements(
-        plan.collected.code_dir / "requirements.txt", relative_to=project.root
-    )
+    requirements = plan.requirements
 
     members: dict[str, bytes] = {}
     warnings: list[str] = []
@@ -147,20 +169,73 @@ def build_package(
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / plan.filename
     write_sdist(target, spec)
-    _remove_stale(project, plan, target, manifest_entry)
+    _remove_stale(project, plan, target, manifest_entry, run or PackageRun.of([plan]))
     return PackageResult(plan, str(target), tuple(warnings))
 
 
-_VERSIONED = re.compile(r"^(?P<name>[a-z0-9_]+)-(?P<version>[^-/]+)\.tar\.gz$")
+_TARBALL = re.compile(r"^(?P<name>[a-z0-9_]+)-(?P<version>[^-/]+)\.tar\.gz$")
 
 
-def _remove_stale(project: Project, plan: PackagePlan, target: Path, manifest_entry: bool) -> None:
+def _is_version(text: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
+
+
+@dataclass
+class PackageRun:
+    """What the entries of one package run share.
+
+    ``targets``: every tarball the run's entries produce (built now or up to date), which no
+    entry may remove as stale: two entries that swap aliases each keep the other's tarball.
+    Each destination folder is listed once per run, not once per entry.
+    """
+
+    targets: frozenset[Path]
+    _tarballs: dict[Path, dict[str, set[str]]] = field(default_factory=dict)
+    _mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def of(cls, plans: Iterable[PackagePlan]) -> PackageRun:
+        """The run of ``plans`` (remote targets are never listed nor removed)."""
+        return cls(frozenset(Path(p.target) for p in plans if not p.remote))
+
+    def tarballs(self, folder: Path, name: str) -> list[Path]:
+        """Our tarballs of distribution ``name`` in ``folder`` (other versions included)."""
+        with self._mutex:
+            index = self._tarballs.get(folder)
+            if index is None:
+                index = {}
+                for entry in os.listdir(folder):
+                    match = _TARBALL.match(entry)
+                    if match and _is_version(match["version"]):
+                        index.setdefault(match["name"], set()).add(entry)
+                self._tarballs[folder] = index
+            return [folder / entry for entry in sorted(index.get(name, ()))]
+
+    def remove(self, path: Path) -> None:
+        """Delete the tarball ``path`` unless an entry of this run produces it."""
+        if path in self.targets:
+            return
+        path.unlink(missing_ok=True)
+        with self._mutex:
+            names = self._tarballs.get(path.parent, {}).get(path.name.split("-", 1)[0])
+            if names is not None:
+                names.discard(path.name)
+
+
+def _remove_stale(
+    project: Project, plan: PackagePlan, target: Path, manifest_entry: bool, run: PackageRun
+) -> None:
     """Remove older tarballs of this entry: other versions, or the previous alias's tarball."""
     stem = plan.filename.split("-", 1)[0]
-    for other in target.parent.glob(f"{stem}-*.tar.gz"):
-        match = _VERSIONED.match(other.name)
-        if other != target and match and match["name"] == stem:
-            other.unlink(missing_ok=True)
+    for other in run.tarballs(target.parent, stem):
+        if other != target:
+            run.remove(other)
     if not manifest_entry:
         return
     record = project.state_dir / "package" / f"{plan.entry.module_path}.last"
@@ -168,7 +243,14 @@ def _remove_stale(project: Project, plan: PackagePlan, target: Path, manifest_en
         previous = Path(record.read_text(encoding="utf-8").strip())
     except OSError:
         previous = None
-    if previous is not None and previous != target and previous.is_file():
-        previous.unlink()
-    record.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(record, f"{target}\n")
+    if (
+        previous is not None
+        and previous != target
+        and (match := _TARBALL.match(previous.name))
+        and _is_version(match["version"])
+        and previous.is_file()
+    ):
+        run.remove(previous)
+    if previous != target:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(record, f"{target}\n")

@@ -29,7 +29,7 @@ from .errors import MicropkgError, ProjectError
 from .lockfile import LockFile
 from .manifest import Manifest, PackageEntry, PullEntry, load_manifest, package_entry
 from .names import normalize_destination
-from .package import PackagePlan, build_package, plan_package
+from .package import PackagePlan, PackageRun, build_package, plan_package
 from .project import Project, load_project
 from .reporter import MicropkgReporter
 
@@ -57,6 +57,7 @@ class TaskContext:
     plans: dict[str, PackagePlan] = field(default_factory=dict)
     config_indexes: dict[str, ConfigIndex] = field(default_factory=dict)
     _lock_file: LockFile | None = None
+    _package_run: PackageRun | None = None
 
     @property
     def lock_file(self) -> LockFile:
@@ -71,6 +72,13 @@ class TaskContext:
         project = load_project(start)
         manifest = load_manifest(project.pyproject, source_prefix=project.rel(project.package_dir))
         return cls(project, manifest)
+
+    @property
+    def package_run(self) -> PackageRun:
+        """What the package tasks of this run share (their targets, one listing per folder)."""
+        if self._package_run is None:
+            self._package_run = PackageRun.of(plan for plan, _ in self.package_plans())
+        return self._package_run
 
     def package_plans(self) -> list[tuple[PackagePlan, bool]]:
         """Plans of the selected package entries with their "all mode" flag (memoised)."""
@@ -181,12 +189,12 @@ class RemoteUnchanged:
 
 
 def _run_package(
-    project: Project, plan: PackagePlan, all_mode: bool
+    project: Project, plan: PackagePlan, all_mode: bool, run: PackageRun
 ) -> dict[str, Any] | TaskFailed:
     from .messages import package_message
 
     try:
-        result = build_package(project, plan, manifest_entry=all_mode)
+        result = build_package(project, plan, manifest_entry=all_mode, run=run)
     except MicropkgError as exc:
         return TaskFailed(str(exc))
     return {
@@ -261,7 +269,7 @@ class PulledBefore:
 
 
 def _package_task(
-    project: Project, plan: PackagePlan, all_mode: bool, digest: str
+    project: Project, plan: PackagePlan, all_mode: bool, digest: str, run: PackageRun
 ) -> dict[str, Any]:
     entry = plan.entry
     uptodate: list[Any] = [
@@ -277,7 +285,7 @@ def _package_task(
     task: dict[str, Any] = {
         "name": entry.module_path,
         "doc": f"Package {project.package_name}.{entry.module_path} into {plan.target}",
-        "actions": [(_run_package, [project, plan, all_mode])],
+        "actions": [(_run_package, [project, plan, all_mode, run])],
         "file_dep": [project.rel(p) for p in plan.collected.all_paths()],
         "uptodate": uptodate,
         "clean": True,
@@ -297,7 +305,7 @@ def package_tasks(ctx: TaskContext) -> Iterator[dict[str, Any]]:
     yield {"name": None, "doc": "Package micro-packages listed in the package manifest."}
     digest = templates_digest()
     for plan, all_mode in ctx.package_plans():
-        yield _package_task(ctx.project, plan, all_mode, digest)
+        yield _package_task(ctx.project, plan, all_mode, digest, ctx.package_run)
 
 
 def is_pinned(requirement: str) -> bool:

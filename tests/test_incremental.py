@@ -267,3 +267,76 @@ def test_init_keeps_an_existing_dodo(three: Path, cli) -> None:
     assert cli("init").code == 0
     assert cli("init").code == 0  # idempotent: .gitignore gets the entry once
     assert (three / ".gitignore").read_text().count(".micropkg/") == 1
+
+
+def test_swapping_aliases_keeps_both_new_tarballs(three: Path, cli) -> None:
+    # Issue 8 item 9: each entry's "remove my previous tarball" step deleted the tarball the
+    # other entry had just written under that name.
+    import tarfile
+
+    pyproject = three / "pyproject.toml"
+    text = pyproject.read_text()
+    swap = text.replace('"pipelines.alpha" = {}', '"pipelines.alpha" = {alias = "xx"}')
+    pyproject.write_text(swap.replace('{alias = "bb"}', '{alias = "yy"}'))
+    assert cli("package", "--all").code == 0
+    pyproject.write_text(
+        swap.replace('{alias = "xx"}', '{alias = "TMP"}')
+        .replace('{alias = "bb"}', '{alias = "xx"}')
+        .replace('{alias = "TMP"}', '{alias = "yy"}')
+    )
+    result = cli("package", "--all")
+    assert result.code == 0, result.err
+    dist = three / "dist"
+    assert sorted(p.name for p in dist.iterdir()) == [
+        "gamma-0.1.tar.gz",
+        "xx-0.1.tar.gz",
+        "yy-0.1.tar.gz",
+    ]
+    for alias, origin in (("xx", "beta"), ("yy", "alpha")):
+        with tarfile.open(dist / f"{alias}-0.1.tar.gz") as tar:
+            member = tar.extractfile(f"{alias}-0.1/{alias}/config/parameters_{alias}.yml")
+            assert member is not None
+            shipped = member.read()
+        assert shipped == (three / f"conf/base/parameters_{origin}.yml").read_bytes()
+
+
+def test_package_removes_only_older_versions_of_its_own_tarball(three: Path, cli) -> None:
+    dist = three / "dist"
+    dist.mkdir()
+    user_files = [
+        "alpha-backup.tar.gz",
+        "alpha-old-copy.tar.gz",
+        "alpha.tar.gz",
+        "alphabet-0.1.tar.gz",
+    ]
+    for name in [*user_files, "alpha-0.0.1.tar.gz"]:
+        (dist / name).write_bytes(b"not ours")
+    assert cli("package", "--all").code == 0
+    names = sorted(p.name for p in dist.iterdir())
+    assert names == sorted([*user_files, *(Path(t).name for t in TARBALLS.values())])
+
+
+def test_package_all_lists_dist_once_and_parses_requirements_once(
+    three: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 9: dist/ was globbed once per entry and requirements.txt parsed twice per entry.
+    import micropkg_tasks.package as package_module
+    import micropkg_tasks.requirements as requirements_module
+
+    listed: list[str] = []
+    parsed: list[Path] = []
+    real_listdir, real_parse = os.listdir, requirements_module.parse_package_requirements
+
+    def listdir(path: str | Path) -> list[str]:
+        listed.append(str(path))
+        return real_listdir(path)
+
+    def parse(path: Path, **kwargs: object) -> tuple[str, ...]:
+        parsed.append(path)
+        return real_parse(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(package_module.os, "listdir", listdir)
+    monkeypatch.setattr(requirements_module, "parse_package_requirements", parse)
+    assert cli("package", "--all").code == 0
+    assert [p for p in listed if Path(p).name == "dist"] == [str(three / "dist")]
+    assert sorted(p.parent.name for p in parsed) == ["alpha", "beta", "gamma"]
