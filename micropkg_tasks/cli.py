@@ -217,6 +217,7 @@ def _one_of(name: str | None, all_flag: bool, what: str, verb: str) -> None:
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
+    from .limits import project_limits
     from .manifest import package_entry
     from .tasks import TaskContext
 
@@ -240,6 +241,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
             return 0
         targets = ["package"]
     # Validate every selected entry before doit starts: a bad entry writes nothing at all.
+    project_limits(ctx.project.pyproject)  # a bad MICROPKG_MAX_SIZE / max-size
     for plan, _ in ctx.package_plans():
         plan.requirements  # noqa: B018  (parsed once: the build reuses it)
 

@@ -30,6 +30,8 @@ PULL_KEYS = ("alias", "destination", "env", "fs-args", "fs_args", "sha256")
 
 KEDRO_TABLE = "tool.kedro.micropkg"
 OWN_TABLE = "tool.micropkg"
+#: Keys of [tool.micropkg] that are settings, not manifests (read by micropkg_tasks.limits).
+SETTINGS_KEYS = frozenset({"max-size"})
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,9 @@ def manifest_table(pyproject: Mapping[str, Any]) -> str:
     tool = pyproject.get("tool", {})
     kedro = tool.get("kedro", {}) if isinstance(tool, dict) else {}
     has_kedro = isinstance(kedro, dict) and "micropkg" in kedro
-    has_own = isinstance(tool, dict) and "micropkg" in tool
+    own = tool.get("micropkg") if isinstance(tool, dict) else None
+    # [tool.micropkg] holding only settings (max-size) is not a manifest table.
+    has_own = own is not None and not (isinstance(own, dict) and set(own) <= SETTINGS_KEYS)
     if has_kedro and has_own:
         raise ManifestError(
             "Both [tool.kedro.micropkg] and [tool.micropkg] are present in pyproject.toml; "
@@ -196,9 +200,11 @@ def load_manifest(pyproject: Mapping[str, Any], *, source_prefix: str = "") -> M
         return Manifest()
     if not isinstance(root, Mapping):
         raise ManifestError(f"[{table}] must be a table with 'package' and/or 'pull' tables.")
+    settings = SETTINGS_KEYS if table == OWN_TABLE else frozenset()
     for key in root:
-        if key not in ("package", "pull"):
-            raise ManifestError(f"Unknown key '{key}' in [{table}]; allowed keys: package, pull.")
+        if key not in ("package", "pull") and key not in settings:
+            allowed = ", ".join(["package", "pull", *sorted(settings)])
+            raise ManifestError(f"Unknown key '{key}' in [{table}]; allowed keys: {allowed}.")
 
     packages = []
     where = f"{table}.package"

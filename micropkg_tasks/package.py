@@ -95,25 +95,25 @@ def _rewrite_group(
     old: str,
     new: str,
     project: Project,
-    members: dict[str, bytes],
+    members: dict[str, bytes | Path],
     warnings: list[str],
 ) -> None:
     from .rewrite import rewrite_source
 
     for path, rel in files:
-        data = path.read_bytes()
-        if rel.endswith(".py"):
-            result = rewrite_source(
-                data,
-                old,
-                new,
-                filename=project.rel(path),
-                project_package=project.package_name,
-                package_depth=rel.count("/"),
-            )
-            data = result.text
-            warnings.extend(result.warnings)
-        members[f"{prefix}{rel}"] = data
+        if not rel.endswith(".py"):
+            members[f"{prefix}{rel}"] = path  # streamed by the writer, never held whole
+            continue
+        result = rewrite_source(
+            path.read_bytes(),
+            old,
+            new,
+            filename=project.rel(path),
+            project_package=project.package_name,
+            package_depth=rel.count("/"),
+        )
+        warnings.extend(result.warnings)
+        members[f"{prefix}{rel}"] = result.text
 
 
 def build_package(
@@ -129,6 +129,7 @@ def build_package(
     it produced last time under another alias or destination. Never removed: a tarball that an
     entry of this ``run`` produces, and any file that is not ``<name>-<PEP 440 version>.tar.gz``.
     """
+    from .limits import project_limits
     from .sdist import SdistSpec, write_sdist
 
     entry, name = plan.entry, plan.name
@@ -136,7 +137,7 @@ def build_package(
     old = f"{project.package_name}.{entry.module_path}"
     requirements = plan.requirements
 
-    members: dict[str, bytes] = {}
+    members: dict[str, bytes | Path] = {}
     warnings: list[str] = []
     _rewrite_group(plan.collected.code, f"{name}/", old, name, project, members, warnings)
     members.setdefault(f"{name}/__init__.py", b"")
@@ -154,21 +155,21 @@ def build_package(
                 f"'config/{member.split('/config/', 1)[1]}' would be the same file in the sdist; "
                 "rename one of them."
             )
-        members[member] = path.read_bytes()
+        members[member] = path
 
     spec = SdistSpec(name=name, version=plan.version, requirements=requirements, files=members)
+    limits = project_limits(project.pyproject)
     if plan.remote:
         from .publish import publish
 
         with tempfile.TemporaryDirectory(prefix="micropkg-") as tmp:
             local = Path(tmp) / plan.filename
-            write_sdist(local, spec)
+            write_sdist(local, spec, limits=limits)
             return PackageResult(plan, publish(local, plan.location), tuple(warnings))
 
     folder = Path(plan.location)
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / plan.filename
-    write_sdist(target, spec)
+    write_sdist(target, spec, limits=limits)
     _remove_stale(project, plan, target, manifest_entry, run or PackageRun.of([plan]))
     return PackageResult(plan, str(target), tuple(warnings))
 

@@ -153,6 +153,7 @@ def plan_pull(
     force: bool = False,
 ) -> PullPlan:
     """Plan the pull of a local sdist ``archive`` into ``project`` (nothing is written)."""
+    from .limits import project_limits
     from .requirements import merge_requirements
     from .sdist_reader import extract_sdist
 
@@ -160,7 +161,10 @@ def plan_pull(
         raise PullError(
             f"sha256 mismatch for '{entry.source}': expected {entry.sha256.lower()}, got {sha256}."
         )
-    contents = extract_sdist(archive, workdir / "sdist")
+    limits = project_limits(project.pyproject)
+    contents = extract_sdist(
+        archive, workdir / "sdist", max_bytes=limits.max_size, max_members=limits.max_members
+    )
     module, writes, warnings = _lay_out(project, entry, contents.root, contents.package)
 
     previous = lock.entries.get(module)

@@ -21,6 +21,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import PullError
+from .limits import (
+    DEFAULT_MAX_SIZE,
+    MAX_MEMBERS,
+    Limits,
+    bomb_message,
+    members_message,
+    size_message,
+)
 from .names import describe_character, shown, unsafe_character
 from .sdist_metadata import read_metadata
 
@@ -124,7 +132,7 @@ def _check_members(
     for member in tar:
         name = shown(member.name)  # for messages: a name may hold line breaks or stray bytes
         if len(members) >= max_members:
-            raise _refuse(archive, f"it has more than {max_members} members.")
+            raise _refuse(archive, members_message(max_members))
         if member.name.startswith(("/", "\\")) or _has_drive(member.name):
             raise _refuse(archive, f"member '{name}' has an absolute path.")
         bad = unsafe_character(member.name)
@@ -164,10 +172,7 @@ def _check_members(
         parents.update(ancestors)
         total += member.size if member.isreg() else 0
         if total > max_bytes:
-            raise _refuse(
-                archive,
-                f"its contents exceed {max_bytes} bytes uncompressed (at member '{name}').",
-            )
+            raise _refuse(archive, size_message(max_bytes, name))
         members.append(member)
     return members
 
@@ -218,11 +223,6 @@ def _open_error(archive: Path, exc: BaseException) -> PullError:
     return PullError(f"'{archive.name}' is not a valid .tar.gz sdist: {detail}")
 
 
-def _stream_limit(max_bytes: int, max_members: int) -> int:
-    # Member data plus, per member, a header block and room for pax/long-name headers.
-    return max_bytes + (max_members + 8) * 4 * tarfile.BLOCKSIZE + tarfile.RECORDSIZE
-
-
 def _sanitised(members: list[tarfile.TarInfo]) -> list[tarfile.TarInfo]:
     """Copies with plain permissions, for Pythons without extraction filters."""
     safe = []
@@ -246,22 +246,24 @@ def extract_sdist(
     archive: Path,
     dest: Path,
     *,
-    max_bytes: int = 200 * 1024**2,
-    max_members: int = 20000,
+    max_bytes: int = DEFAULT_MAX_SIZE,
+    max_members: int = MAX_MEMBERS,
 ) -> SdistContents:
     """Safely extract the sdist ``archive`` into ``dest`` and read its layout and metadata.
 
     Every member is checked before anything is written: absolute or ``..`` paths, a member that
     is the target folder itself, links, devices, FIFOs, duplicates, more than ``max_members``
     members or more than ``max_bytes`` bytes uncompressed raise :class:`PullError` naming the
-    member. Kedro's layout checks (one top folder; one package besides ``tests``) also run
-    before extraction, so a refused archive leaves ``dest`` untouched.
+    member. Past ``limits.BOMB_FLOOR`` bytes, a stream that decompresses to more than
+    ``limits.BOMB_RATIO`` times the archive's size is refused whatever ``max_bytes`` is. Kedro's
+    layout checks (one top folder; one package besides ``tests``) also run before extraction,
+    so a refused archive leaves ``dest`` untouched.
     """
     try:
         raw = archive.open("rb")
     except OSError as exc:
         raise PullError(f"Cannot read sdist '{archive}': {exc.strerror or exc}") from exc
-    limit = _stream_limit(max_bytes, max_members)
+    limit, by_ratio = Limits(max_bytes, max_members).stream_limit(os.fstat(raw.fileno()).st_size)
     with raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
         stream = io.BufferedReader(_BoundedReader(gz, limit), buffer_size=64 * 1024)
         try:
@@ -275,7 +277,8 @@ def extract_sdist(
                 top, package = _check_layout(dest, members)
                 _extract_all(archive, tar, dest, members)
         except _TooLarge:
-            raise _refuse(archive, f"its contents exceed {max_bytes} bytes uncompressed.") from None
+            detail = bomb_message() if by_ratio else size_message(max_bytes)
+            raise _refuse(archive, detail) from None
         except PullError:
             raise
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
