@@ -48,6 +48,18 @@ from generate import GeneratedProject, generate_project  # noqa: E402
 
 KEDRO_VERSION = "0.19.15"
 RSS_LIMIT_MB = 150.0
+BIG_RSS_LIMIT_MB = 100.0
+GROWTH_LIMIT = 5.5
+#: The growth rows: time(large N) / time(small N) of each must stay under GROWTH_LIMIT.
+GROWTH_ROWS = (
+    "scale-pull",
+    "scale-pull-noop",
+    "scale-package-cold",
+    "scale-package-noop",
+    "scale-doit-edit",
+    "scale-cli-edit",
+    "scale-doit-list",
+)
 RESOLVER_MARKERS = ("piptools", "pip-compile", "pip_compile", "uv pip compile")
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
@@ -294,6 +306,11 @@ class Settings:
     update_readme: bool
     strict: bool
     verbose: bool
+    scale: tuple[int, ...] = ()
+    """N of the growth rows: (small, large[, pull-only extra]); () skips them."""
+    scale_repeat: int = 3
+    big_mb: int = 0
+    """Size of the single data file of the memory rows (0 skips them)."""
 
 
 class Bench:
@@ -503,7 +520,7 @@ class Bench:
             edited: list[str] = []
 
             def edit(i: int, edited: list[str] = edited, rid: str = rid) -> None:
-                name = proj.names[i % n]
+                name = proj.names[i % len(proj.names)]
                 with proj.flat_params(name).open("a", encoding="utf-8") as fh:
                     fh.write(f"# benchmark edit {rid} {i}\n")
                 edited.append(name)
@@ -615,6 +632,196 @@ class Bench:
             counter=dist,
         ).expected_executed = 0
 
+    # -- growth with N ----------------------------------------------------------------------
+
+    EXTRACT_FLOOR = (
+        "import shutil, sys, tarfile\n"
+        "from pathlib import Path\n"
+        "root, pkg = Path(sys.argv[1]), sys.argv[2]\n"
+        "for tarball in sorted((root / 'dist').glob('*.tar.gz')):\n"
+        "    name = tarball.name.split('-')[0]\n"
+        "    with tarfile.open(tarball, 'r:gz') as tar:\n"
+        "        for m in tar:\n"
+        "            parts = m.name.split('/')[1:]\n"
+        "            if not m.isfile() or len(parts) < 2:\n"
+        "                continue\n"
+        "            if parts[0] == 'tests':\n"
+        "                dest = root.joinpath('tests', 'pipelines', name, *parts[1:])\n"
+        "            elif parts[1] == 'config':\n"
+        "                dest = root.joinpath('conf', 'base', *parts[2:])\n"
+        "            else:\n"
+        "                dest = root.joinpath('src', pkg, 'pipelines', *parts)\n"
+        "            dest.parent.mkdir(parents=True, exist_ok=True)\n"
+        "            with tar.extractfile(m) as src, open(dest, 'wb') as out:\n"
+        "                shutil.copyfileobj(src, out)\n"
+    )
+
+    def measure_scaled(self, row: Row, cmd: Sequence[str], cwd: Path, **kwargs: Any) -> Row:
+        """:meth:`measure` with the growth rows' repetitions (no warm-up: each run is long)."""
+        repeat, self.s.repeat = self.s.repeat, self.s.scale_repeat
+        try:
+            return self.measure(row, cmd, cwd, kwargs.pop("env", self.env_ours), warmup=0, **kwargs)
+        finally:
+            self.s.repeat = repeat
+
+    def scaling(self) -> None:
+        """The growth rows: the same scenarios at each N of ``--scale``, and their floors.
+
+        At the two first N every row runs; at a third N (2000 by default) only the pull rows,
+        ``package --all`` cold and their floors.
+        """
+        for index, n in enumerate(self.s.scale):
+            full = index < 2
+            proj = self.project(f"scale-{n}", n)
+            root = proj.root
+            dist = Counter(root / "dist")
+            listing = self.s.work / f"scale-inputs-{n}.txt"
+            listing.write_text("\n".join(proj.input_files) + "\n", encoding="utf-8")
+            out = self.s.work / f"scale-floor-{n}.tar.gz"
+            self.measure_scaled(
+                Row(
+                    f"floor-tar-{n}",
+                    f"floor: `tar czf` of the {len(proj.input_files):,} inputs",
+                    "floor",
+                    n,
+                    f"tar czf OUT -C ROOT -T <{len(proj.input_files):,} files>",
+                ),
+                ["tar", "czf", str(out), "-C", str(root), "-T", str(listing)],
+                root,
+            )
+            row = self.measure_scaled(
+                Row(
+                    f"scale-package-cold-{n}",
+                    "package --all, cold",
+                    "ours",
+                    n,
+                    floor_id=f"floor-tar-{n}",
+                ),
+                [*self.micropkg, "package", "--all"],
+                root,
+                prepare=lambda _, root=root: _reset_cold(root),
+                counter=dist,
+            )
+            row.expected_executed = n
+            if row.error:
+                continue
+            if full:
+                self.measure_scaled(
+                    Row(f"scale-package-noop-{n}", "package --all, nothing changed", "ours", n),
+                    [*self.micropkg, "package", "--all"],
+                    root,
+                    counter=dist,
+                ).expected_executed = 0
+                for rid, label, cmd in (
+                    (
+                        "scale-doit-edit",
+                        "one parameter file edited, `doit package`",
+                        [*self.doit, "package"],
+                    ),
+                    (
+                        "scale-cli-edit",
+                        "one parameter file edited, `package --all`",
+                        [*self.micropkg, "package", "--all"],
+                    ),
+                ):
+
+                    def edit(i: int, rid: str = rid, proj: GeneratedProject = proj) -> None:
+                        with proj.flat_params(proj.names[i % len(proj.names)]).open("a") as fh:
+                            fh.write(f"# benchmark edit {rid} {i}\n")
+
+                    self.measure_scaled(
+                        Row(f"{rid}-{n}", label, "ours", n),
+                        cmd,
+                        root,
+                        prepare=edit,
+                        counter=dist,
+                    ).expected_executed = 1
+                self.measure_scaled(
+                    Row(f"scale-doit-list-{n}", "`doit list` (load every task)", "ours", n),
+                    [*self.doit, "list"],
+                    root,
+                )
+            tarballs = sorted((root / "dist").glob("*.tar.gz"))
+            ptag = f"scale-pull-{n}"
+            prepare = self.pull_project(ptag, tarballs)
+            proot = self.projects / ptag
+            self.measure_scaled(
+                Row(
+                    f"floor-extract-{n}",
+                    f"floor: extract the {n:,} tarballs with tarfile",
+                    "floor",
+                    n,
+                    "python -c '<tarfile: extract into the same layout>'",
+                ),
+                [self.s.python, "-c", self.EXTRACT_FLOOR, str(proot), "bench_dest"],
+                self.projects,
+                prepare=prepare,
+                counter=PullCounter(proot, "bench_dest", proj.names, "pipelines"),
+            ).expected_executed = n
+            row = self.measure_scaled(
+                Row(
+                    f"scale-pull-{n}",
+                    "pull --all into a fresh project",
+                    "ours",
+                    n,
+                    floor_id=f"floor-extract-{n}",
+                ),
+                [*self.micropkg, "pull", "--all"],
+                proot,
+                prepare=prepare,
+                counter=PullCounter(proot, "bench_dest", proj.names, "pipelines"),
+            )
+            row.expected_executed = n
+            if not row.error:
+                self.measure_scaled(
+                    Row(f"scale-pull-noop-{n}", "pull --all, nothing changed", "ours", n),
+                    [*self.micropkg, "pull", "--all"],
+                    proot,
+                )
+            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(proot, ignore_errors=True)
+
+    # -- memory with one large file --------------------------------------------------------
+
+    def memory(self) -> None:
+        """Package and pull a micro-package whose only data file is ``--big-mb`` MB."""
+        mb = self.s.big_mb
+        proj = self.project("big", 1)
+        data = proj.code_dir(proj.names[0]) / "data" / "big.csv"
+        data.parent.mkdir(parents=True, exist_ok=True)
+        block = _csv_block()
+        with data.open("wb") as fh:
+            for _ in range(mb):
+                fh.write(block)
+        env = dict(self.env_ours, MICROPKG_MAX_SIZE="2000000000")
+        size = f"{mb / 1000:g} GB" if mb >= 1000 else f"{mb} MB"
+        row = self.measure(
+            Row("big-package", f"package one micro-package with a {size} data file", "ours", 1),
+            [*self.micropkg, "package", "--all"],
+            proj.root,
+            env,
+            prepare=lambda _: _reset_cold(proj.root),
+            counter=Counter(proj.root / "dist"),
+            warmup=0,
+        )
+        row.expected_executed = 1
+        if row.error:
+            return
+        tarballs = sorted((proj.root / "dist").glob("*.tar.gz"))
+        ptag = "big-pull"
+        proot = self.projects / ptag
+        self.measure(
+            Row("big-pull", f"pull that micro-package ({size} data file)", "ours", 1),
+            [*self.micropkg, "pull", "--all"],
+            proot,
+            env,
+            prepare=self.pull_project(ptag, tarballs),
+            counter=PullCounter(proot, "bench_dest", proj.names, "pipelines"),
+            warmup=0,
+        ).expected_executed = 1
+        shutil.rmtree(proj.root, ignore_errors=True)
+        shutil.rmtree(proot, ignore_errors=True)
+
     def kedro_rows(self, proj: GeneratedProject, empty: GeneratedProject | None) -> None:
         """Kedro 0.19.15 on a copy of the same project: package cold, unchanged, pull."""
         n = len(proj.names)
@@ -698,6 +905,10 @@ class Bench:
 
         if large:
             self.ours_large(large)
+        if s.scale:
+            self.scaling()
+        if s.big_mb:
+            self.memory()
         self.evaluate()
 
     def _machine(self) -> dict[str, Any]:
@@ -817,6 +1028,26 @@ class Bench:
                 note += f"; marginal {marginal:.0f} ms per 1,000 files above N={s.n}"
             large.notes.append(note)
 
+        self._growth()
+        for n, rid, floor, factor in (
+            (s.scale[1] if len(s.scale) > 1 else 0, "scale-pull", "floor-extract", 3.0),
+            (s.scale[2] if len(s.scale) > 2 else 0, "scale-package-cold", "floor-tar", 25.0),
+        ):
+            row, base = g(f"{rid}-{n}"), med(f"{floor}-{n}")
+            if row and row.median is not None and base:
+                text = f"≤ {factor:g}× its floor ({factor * base:.2f} s)"
+                row.checks.append(Check(text, row.median <= factor * base))
+                row.notes.append(f"{row.median / base:.1f}× the floor measured in the same run")
+        if len(s.scale) > 1:
+            limit(f"scale-pull-noop-{s.scale[1]}", 1.0, "≤ 1.0 s")
+        for rid in ("big-package", "big-pull"):
+            row = g(rid)
+            if row and row.samples:
+                rss = row.peak_rss_mb or 0.0
+                row.checks.append(
+                    Check(f"peak RSS ≤ {BIG_RSS_LIMIT_MB:.0f} MB", rss <= BIG_RSS_LIMIT_MB)
+                )
+
         if s.kedro:
             self._ratios()
 
@@ -824,6 +1055,39 @@ class Bench:
         if rss_rows:
             worst = max(rss_rows, key=lambda r: r.peak_rss_mb or 0.0)
             self.meta["max_peak_rss_mb_ours"] = round(worst.peak_rss_mb or 0.0, 1)
+
+    def _growth(self) -> None:
+        """time(N large) / time(N small) of each growth row (and of its floors, for context)."""
+        s = self.s
+        self.growth: list[dict[str, Any]] = []
+        if len(s.scale) < 2:
+            return
+        small, large = s.scale[0], s.scale[1]
+        extra = s.scale[2] if len(s.scale) > 2 else None
+        for rid in (*GROWTH_ROWS, "floor-tar", "floor-extract"):
+            a, b = self.by_id.get(f"{rid}-{small}"), self.by_id.get(f"{rid}-{large}")
+            if not a or not b or a.median is None or b.median is None:
+                continue
+            c = self.by_id.get(f"{rid}-{extra}") if extra else None
+            ratio = b.median / a.median
+            gated = rid in GROWTH_ROWS
+            entry = {
+                "row": rid,
+                "label": b.label,
+                "small": a.median,
+                "large": b.median,
+                "extra": c.median if c and c.median is not None else None,
+                "ratio": ratio,
+                "status": ("PASS" if ratio <= GROWTH_LIMIT else "FAIL") if gated else "",
+            }
+            self.growth.append(entry)
+            if gated:
+                b.checks.append(
+                    Check(
+                        f"time(N={large}) / time(N={small}) ≤ {GROWTH_LIMIT:g}",
+                        ratio <= GROWTH_LIMIT,
+                    )
+                )
 
     def _scaled_kedro(self, rid: str, startup: str) -> tuple[float | None, str]:
         """Kedro's median at N, scaled from kedro_n with the start-up cost kept fixed."""
@@ -945,6 +1209,33 @@ class Bench:
                     f"{s.n}` to measure it at N={s.n} directly.",
                     "",
                 ]
+        if getattr(self, "growth", None):
+            small, large = s.scale[0], s.scale[1]
+            extra = s.scale[2] if len(s.scale) > 2 else None
+            head = f"| Row | N={small} (s) | N={large} (s) |" + (
+                f" N={extra} (s) |" if extra else ""
+            )
+            out += [
+                "## Growth with N",
+                "",
+                f"Growth ratio = time(N={large}) / time(N={small}) (linear: {large / small:g}; "
+                f"target ≤ {GROWTH_LIMIT:g}). Medians of {s.scale_repeat} run(s), no warm-up. "
+                "Floors (not gated) for context.",
+                "",
+                head + " growth ratio | result |",
+                "|---|---:|---:|" + ("---:|" if extra else "") + "---:|---|",
+            ]
+            for e in self.growth:
+                x = (
+                    f" {e['extra']:.3f} |"
+                    if extra and e["extra"] is not None
+                    else (" — |" if extra else "")
+                )
+                out.append(
+                    f"| {e['label']} (`{e['row']}`) | {e['small']:.3f} | {e['large']:.3f} |{x} "
+                    f"**{e['ratio']:.2f}** | {e['status']} |"
+                )
+            out.append("")
         out += [
             "## All rows",
             "",
@@ -998,6 +1289,9 @@ class Bench:
                 failed = [c.text for c in r.checks if not c.ok]
                 why = f"  failed: {'; '.join(failed)}" if failed else ""
                 lines.append(f"  {r.status:5} {r.label} (N={r.n}): {med}{why}")
+        for e in getattr(self, "growth", []):
+            if e["status"]:
+                lines.append(f"  {e['status']:5} growth of {e['row']}: {e['ratio']:.2f}")
         if self.rss_line():
             lines.append("  " + self.rss_line())
         return lines
@@ -1024,7 +1318,12 @@ class Bench:
                 floor_s=self.floor_of(r),
             )
             rows.append(d)
-        return {"meta": self.meta, "headline": self.headline, "rows": rows}
+        return {
+            "meta": self.meta,
+            "headline": self.headline,
+            "growth": getattr(self, "growth", []),
+            "rows": rows,
+        }
 
     def write(self) -> str:
         """Write results.md and results.json (and the README table); return the markdown."""
@@ -1047,6 +1346,23 @@ class Bench:
                         encoding="utf-8",
                     )
         return text
+
+
+def _csv_block(size: int = 1_000_000) -> bytes:
+    """About ``size`` bytes of CSV rows (dates, categories, numbers): a typical data file."""
+    import random
+
+    rng = random.Random(0)
+    cats = ("north", "south", "east", "west", "centre")
+    rows, total = [], 0
+    while total < size:
+        row = (
+            f"{rng.randrange(10**6)},2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d},"
+            f"{rng.choice(cats)},{rng.randrange(1000)},{rng.randrange(10**4) / 100:.2f}\n"
+        ).encode()
+        rows.append(row)
+        total += len(row)
+    return b"".join(rows)[:size]
 
 
 def _reset_cold(root: Path) -> None:
@@ -1096,6 +1412,17 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     p.add_argument("--kedro-n", type=int, help="Kedro's N, scaled to --n (default 5; smoke = N)")
     p.add_argument("--repeat", type=int, help="measured runs per row (default 5; smoke 1)")
     p.add_argument("--warmup", type=int, help="untimed runs first (default 1; smoke 0)")
+    p.add_argument(
+        "--scale",
+        help="N of the growth rows, comma-separated: small,large[,pull-only] "
+        "(default 200,1000,2000; smoke 3,6; 'none' skips them)",
+    )
+    p.add_argument("--scale-repeat", type=int, help="runs per growth row (default 3; smoke 1)")
+    p.add_argument(
+        "--big-mb",
+        type=int,
+        help="MB of the memory rows' single data file (default 1000; smoke 2; 0 skips them)",
+    )
     p.add_argument("--kedro-venv", type=Path, help="Kedro 0.19.15 venv (created if missing)")
     p.add_argument("--python", default=sys.executable, help="Python with micropkg-tasks installed")
     p.add_argument("--work", type=Path, default=HERE / "work", help="scratch folder")
@@ -1111,6 +1438,10 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     venv = a.kedro_venv or Path(
         os.environ.get("MICROPKG_KEDRO019_VENV", a.work / f"venv-kedro-{KEDRO_VERSION}")
     )
+    scale_text = a.scale or ("3,6" if a.smoke else "200,1000,2000")
+    scale = () if scale_text == "none" else tuple(int(x) for x in scale_text.split(",") if x)
+    if scale and (len(scale) < 2 or len(scale) > 3):
+        p.error("--scale takes two or three N (or 'none')")
     return Settings(
         n=n,
         n_large=a.n_large if a.n_large is not None else (6 if a.smoke else 500),
@@ -1126,6 +1457,9 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         update_readme=not a.smoke and not a.no_readme and out == (HERE / "results.md").resolve(),
         strict=a.strict,
         verbose=a.verbose,
+        scale=scale,
+        scale_repeat=a.scale_repeat or (1 if a.smoke else 3),
+        big_mb=a.big_mb if a.big_mb is not None else (2 if a.smoke else 1000),
     )
 
 
