@@ -116,6 +116,7 @@ def _lay_out_again(
     project: Project, entry: LockEntry, archive: Path, workdir: Path
 ) -> dict[str, bytes]:
     """The files the pull of ``entry`` wrote, computed again from its sdist."""
+    from .limits import project_limits
     from .manifest import PullEntry
     from .pull import _lay_out
     from .sdist_reader import extract_sdist
@@ -126,6 +127,9 @@ def _lay_out_again(
         destination=entry.options.get("destination"),
         env=entry.options.get("env", "base"),
     )
-    contents = extract_sdist(archive, workdir / "sdist")
+    limits = project_limits(project.pyproject)
+    contents = extract_sdist(
+        archive, workdir / "sdist", max_bytes=limits.max_size, max_members=limits.max_members
+    )
     _, writes, _ = _lay_out(project, pull_entry, contents.root, contents.package)
     return {project.rel(target): data for target, data in writes.items()}
