@@ -7,6 +7,7 @@ tasks and must stay cheap, so it only hashes files.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -170,6 +171,18 @@ def _line_prefix(path: Path, relative_to: Path | None, number: int, text: str) -
     return f"Invalid requirement in {_display(path, relative_to)} line {number}: '{shown(text)}'"
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical_line(body: str) -> str:
+    """Kedro's canonical form of one requirement line (raises ``InvalidRequirement``).
+
+    Memoised: micro-packages of one project share most requirement lines, and ``packaging``'s
+    parser is most of the cost of reading them.
+    """
+    from packaging.requirements import Requirement
+
+    return _format(Requirement(body))
+
+
 def parse_package_requirements(path: Path, *, relative_to: Path | None = None) -> tuple[str, ...]:
     """Read a micro-package's ``requirements.txt`` into canonical strings (reference §2.6).
 
@@ -178,7 +191,7 @@ def parse_package_requirements(path: Path, *, relative_to: Path | None = None) -
     ``RequirementsError`` naming the file (relative to ``relative_to``, default the CWD), the
     line number and the text. A missing file gives ``()``.
     """
-    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.requirements import InvalidRequirement
 
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -204,7 +217,7 @@ def parse_package_requirements(path: Path, *, relative_to: Path | None = None) -
             prefix = _line_prefix(path, relative_to, number, stripped)
             raise RequirementsError(f"{prefix} contains {describe_character(bad)}.")
         try:
-            req = Requirement(body)
+            result.append(_canonical_line(body))
         except InvalidRequirement as exc:
             prefix = _line_prefix(path, relative_to, number, stripped)
             reason = _not_pep508_reason(body)
@@ -214,7 +227,6 @@ def parse_package_requirements(path: Path, *, relative_to: Path | None = None) -
                 detail = str(exc).splitlines()[0] if str(exc) else "invalid syntax"
                 message = f"{prefix} is not a PEP 508 requirement: {detail}."
             raise RequirementsError(message) from exc
-        result.append(_format(req))
     return tuple(result)
 
 
