@@ -1,0 +1,268 @@
+"""The 3-way merge rules of a pull, for each file the new version ships and for the
+micro-package's block in ``requirements.in``.
+
+Base = the version recorded in the lock (what the last pull wrote), local = what is on disk,
+new = the tarball's (after import rewriting):
+
+* local == base: take new. new == base: keep local, silently.
+* both changed: merged line by line (:mod:`.merge`); a clean merge is written; overlapping
+  changes are a conflict (with ``markers``: written with git-style markers, and recorded).
+* deleted locally: stays deleted when new == base; otherwise a conflict (with ``markers``: the
+  new version is written inside one conflict, local side empty).
+* the pulled version unknown (not cached, source gone): a local edit is a conflict, as before
+  3-way merges, and the reason is said.
+
+The requirements block takes part like a file: its lines as the last pull wrote them (the
+lock), as they are now under the micro-package's header, and as the new version's pull would
+write them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .fsutil import sha256_bytes
+from .merge import merge_file
+from .pulled import PulledVersion
+
+__all__ = [
+    "Action",
+    "FileDecision",
+    "FileMerger",
+    "RequirementsMerge",
+    "block_lines",
+    "merge_requirements_3way",
+    "replace_block",
+]
+
+Action = Literal["create", "update", "merge", "keep", "conflict", "unchanged"]
+
+
+@dataclass(frozen=True)
+class FileDecision:
+    """What a pull does with one file the new version ships."""
+
+    action: Action
+    data: bytes | None = None
+    """The content to write (``None``: the file is not written)."""
+    note: str = ""
+    """For a conflict: why (shown after the path)."""
+    marked: bool = False
+    """Written with conflict markers (recorded in the lock as conflicted)."""
+
+
+class FileMerger:
+    """Decides, file by file, what an upgrade of one lock entry does with local edits."""
+
+    def __init__(
+        self,
+        read_pulled: Callable[[], PulledVersion],
+        *,
+        old_version: str | None,
+        new_version: str | None,
+        markers: bool = False,
+    ) -> None:
+        self._read_pulled = read_pulled
+        self._pulled: PulledVersion | None = None
+        self.markers = markers
+        self.old_label = old_version or "pulled"
+        self.new_label = new_version or "new"
+
+    @property
+    def pulled(self) -> PulledVersion:
+        """The pulled version of the entry's files (read once, when first needed)."""
+        if self._pulled is None:
+            self._pulled = self._read_pulled()
+        return self._pulled
+
+    def decide(self, rel: str, recorded: str, local: bytes | None, new: bytes) -> FileDecision:
+        """The decision for ``rel``, which the last pull wrote with sha256 ``recorded`` and
+        which now holds ``local`` (``None``: deleted)."""
+        new_digest = sha256_bytes(new)
+        if local is not None and local == new:
+            return FileDecision("unchanged")
+        if local is not None and sha256_bytes(local) == recorded:
+            return FileDecision("update", new)
+        if new_digest == recorded:
+            return FileDecision("keep")  # only the local side changed (or deleted it)
+        base = self.pulled.get(rel)
+        if base is None:
+            what = "deleted locally" if local is None else "edited locally"
+            return FileDecision(
+                "conflict",
+                note=f"{what}; cannot merge: {self.pulled.why_unknown(rel)}",
+            )
+        outcome = merge_file(
+            base,
+            local if local is not None else b"",
+            new,
+            base_label=self.old_label,
+            new_label=self.new_label,
+            markers=self.markers,
+        )
+        if outcome.binary:
+            return FileDecision("conflict", note="binary file changed on both sides")
+        if outcome.conflicts == 0:
+            assert outcome.data is not None
+            return FileDecision("merge", outcome.data)
+        hunks = f"{outcome.conflicts} conflicting hunk{'s' if outcome.conflicts > 1 else ''}"
+        if local is None:
+            hunks = f"deleted locally, changed by the new version; {hunks}"
+        if outcome.data is not None:
+            return FileDecision("conflict", outcome.data, note=hunks, marked=True)
+        return FileDecision("conflict", note=hunks)
+
+
+# --------------------------------------------------------------------------- requirements
+
+
+def _is_block_line(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def _regions(lines: list[str], header: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of the lines under each occurrence of ``header`` (exclusive end)."""
+    found = []
+    for index, line in enumerate(lines):
+        if line.strip() == header:
+            end = index + 1
+            while end < len(lines) and _is_block_line(lines[end]):
+                end += 1
+            found.append((index + 1, end))
+    return found
+
+
+def _pick(lines: list[str], header: str, base: Sequence[str]) -> tuple[int, int] | None:
+    """The region of ``header`` holding most of ``base`` (two pulls of one sdist under
+    different aliases share a header), else the first."""
+    regions = _regions(lines, header)
+    if not regions:
+        return None
+    wanted = {b.strip() for b in base}
+
+    def score(region: tuple[int, int]) -> int:
+        return sum(1 for line in lines[region[0] : region[1]] if line.strip() in wanted)
+
+    return max(regions, key=score)
+
+
+def block_lines(text: str, header: str, base: Sequence[str] = ()) -> list[str] | None:
+    """The lines (stripped) under ``header`` in ``text``, or ``None`` without the header."""
+    lines = text.splitlines()
+    region = _pick(lines, header, base)
+    if region is None:
+        return None
+    return [line.strip() for line in lines[region[0] : region[1]]]
+
+
+def replace_block(text: str, header: str, new: Sequence[str], base: Sequence[str] = ()) -> str:
+    """``text`` with the lines under ``header`` replaced by ``new`` (the rest kept byte for
+    byte); ``text`` itself when it has no such header."""
+    lines = text.splitlines(keepends=True)
+    region = _pick([line.rstrip("\r\n") for line in lines], header, base)
+    if region is None:
+        return text
+    start, end = region
+    newline = "\r\n" if lines[start - 1].endswith("\r\n") else "\n"
+    replacement = [f"{line}{newline}" for line in new]
+    if end == len(lines) and not lines[-1].endswith(("\n", "\r")) and replacement:
+        # The block ended the file without a newline: so does the replacement.
+        replacement[-1] = replacement[-1].rstrip("\r\n")
+    return "".join([*lines[:start], *replacement, *lines[end:]])
+
+
+@dataclass(frozen=True)
+class RequirementsMerge:
+    """The requirements part of a pull, 3-way merged."""
+
+    text: str | None
+    """The new ``requirements.in`` (``None``: unchanged)."""
+    added: tuple[str, ...]
+    """The block as the new version's pull writes it (what the lock records)."""
+    result: Any
+    """The :class:`~micropkg_tasks.requirements.MergeResult` of that pull."""
+    conflicts: int = 0
+    """Conflicting hunks between the local edits of the block and the new version."""
+    marked: bool = False
+    """The conflicts were written with markers."""
+    edited: bool = False
+    """The block had been edited locally (its lines differ from the lock's)."""
+
+
+def merge_requirements_3way(
+    requirements_in: Path,
+    requirements_txt: Path,
+    package_name: str,
+    new: Sequence[str],
+    previous: Sequence[str] = (),
+    *,
+    old_version: str | None = None,
+    new_version: str | None = None,
+    markers: bool = False,
+    force: bool = False,
+    **options: Any,
+) -> RequirementsMerge:
+    """:func:`~micropkg_tasks.requirements.merge_requirements`, with local edits of the block
+    kept: when the lines under the header differ from ``previous``, the new block is computed
+    as if they had not been edited, then the edits are merged into it (``force``: dropped).
+    ``options`` go to ``merge_requirements`` as they are."""
+    from .requirements import block_header, merge_requirements
+
+    header = block_header(package_name)
+    try:
+        current = requirements_in.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        current = None
+    base_block = sorted(p.strip() for p in previous)
+    local_block = block_lines(current, header, base_block) if current is not None else None
+    if (
+        force
+        or not previous
+        or current is None
+        or local_block is None
+        or sorted(local_block) == base_block
+    ):
+        result = merge_requirements(
+            requirements_in, requirements_txt, package_name, new, previous, **options
+        )
+        return RequirementsMerge(result.text, tuple(result.added), result)
+
+    # The block as the last pull wrote it, then the new version's pull of that.
+    base_text = replace_block(current, header, base_block, base_block)
+    with tempfile.TemporaryDirectory(prefix="micropkg-reqs-") as tmp:
+        staged = Path(tmp) / requirements_in.name
+        staged.write_bytes(base_text.encode("utf-8"))
+        result = merge_requirements(
+            staged, requirements_txt, package_name, new, previous, **options
+        )
+    new_text = result.text if result.text is not None else base_text
+    new_block = block_lines(new_text, header, base_block) or []
+    outcome = merge_file(
+        "".join(f"{line}\n" for line in base_block).encode("utf-8"),
+        "".join(f"{line}\n" for line in local_block).encode("utf-8"),
+        "".join(f"{line}\n" for line in new_block).encode("utf-8"),
+        base_label=old_version or "pulled",
+        new_label=new_version or "new",
+        markers=markers,
+    )
+    added = tuple(new_block)
+    if outcome.data is None:
+        return RequirementsMerge(None, added, result, outcome.conflicts, edited=True)
+    merged = outcome.data.decode("utf-8").splitlines()
+    if new_block:
+        text = replace_block(new_text, header, merged, new_block)
+    else:  # the new version's pull dropped the header: keep the local lines under it
+        text = replace_block(current, header, merged, base_block)
+    return RequirementsMerge(
+        None if text == current else text,
+        added,
+        result,
+        outcome.conflicts,
+        marked=outcome.conflicts > 0,
+        edited=True,
+    )
