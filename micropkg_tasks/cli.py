@@ -93,9 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite files that were changed locally"
     )
     pull.add_argument(
+        "--merge",
+        choices=("markers",),
+        default=None,
+        help="markers: write overlapping local and new changes with git-style conflict "
+        "markers instead of refusing (exit status 1; see 'micropkg status')",
+    )
+    pull.add_argument(
         "--dry-run",
         action="store_true",
-        help="show what the pull would create, update and remove; write nothing",
+        help="show what the pull would do to each file (create, update, merge, keep, remove, "
+        "conflict); write nothing",
     )
     pull.add_argument(
         "-a", "--all", dest="all_flag", action="store_true", help="pull every manifest entry"
@@ -117,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(reqs)
 
     stat = sub.add_parser("status", help="show pulled micro-packages and local modifications")
+    stat.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 unless every pulled micro-package is clean (no local change, no conflict)",
+    )
     _add_common(stat)
 
     init = sub.add_parser("init", help="write a one-line dodo.py into the project")
@@ -267,7 +280,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
 
 def _cmd_pull(args: argparse.Namespace) -> int:
     from .manifest import pull_entry
-    from .messages import describe_plan, pull_message
+    from .messages import describe_plan, markers_message, pull_message
     from .pull import fetch_and_plan, pull
     from .sources import source_kind
     from .tasks import TaskContext, acquire_lock, release_lock
@@ -281,6 +294,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             print("Nothing to pull. Please update the 'pyproject.toml' package manifest section.")
             return 0
         ctx.force = args.force
+        ctx.markers = args.merge == "markers"
         run_args = _run_args(args)
         if args.force:
             run_args.append("--always-execute")
@@ -314,18 +328,24 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         env=args.env,
         fs_args=fs_args,
     )
+    markers = args.merge == "markers"
     if args.dry_run:
-        plan, _ = fetch_and_plan(ctx.project, entry, base=ctx.project.root, force=args.force)
+        plan, _ = fetch_and_plan(
+            ctx.project, entry, base=ctx.project.root, force=args.force, markers=markers
+        )
         print(describe_plan(ctx.project, plan))
-        return 1 if plan.conflicts else 0
+        return 1 if plan.conflicts or plan.marked else 0
     acquire_lock(ctx.project)
     try:
-        result = pull(ctx.project, entry, base=ctx.project.root, force=args.force)
+        result = pull(ctx.project, entry, base=ctx.project.root, force=args.force, markers=markers)
     finally:
         release_lock(ctx.project)
     for warning in result.plan.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
     print(pull_message(ctx.project, result, args.source, all_mode=False))
+    if result.plan.marked:
+        print(f"Error: {markers_message(result.plan)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -366,12 +386,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print("No micro-package pulled yet (no micropkg.lock).")
         return 0
     for row in rows:
-        state = "modified" if row.modified or row.missing else "clean"
-        print(f"{row.module}  {row.version or '-'}  {row.source}  [{state}]")
+        print(f"{row.module}  {row.version or '-'}  {row.source}  [{row.state}]")
+        for rel in row.conflicted:
+            print(f"  conflict: {rel}")
         for rel in row.modified:
-            print(f"  modified: {rel}")
+            if rel not in row.conflicted:
+                print(f"  modified: {rel}")
         for rel in row.missing:
             print(f"  missing:  {rel}")
+    if args.check and any(row.state != "clean" for row in rows):
+        return 1
     return 0
 
 

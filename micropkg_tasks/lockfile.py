@@ -45,6 +45,9 @@ class LockEntry:
     """The requirement lines this micro-package added to ``requirements.in``."""
     files: dict[str, str] = field(default_factory=dict)
     """Project-relative posix path → sha256 of the content written."""
+    conflicts: tuple[str, ...] = ()
+    """Files the pull wrote with conflict markers (``--merge=markers``): ``micropkg status``
+    shows them as conflicts while a marker is left in them."""
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,18 @@ def _read_entry(path: Path, module: str, item: object) -> LockEntry:
         options=reader.table("options"),
         requirements=reader.strings("requirements"),
         files=files,
+        conflicts=_conflicts(reader),
     )
+
+
+def _conflicts(reader: _EntryReader) -> tuple[str, ...]:
+    """The files a pull wrote with conflict markers (plain relative paths)."""
+    conflicts = reader.strings("conflicts")
+    for rel in conflicts:
+        problem = _path_problem(rel)
+        if problem is not None:
+            raise reader.error(f"lists the conflicted file '{shown(rel)}': {problem}")
+    return conflicts
 
 
 def read_lock(path: Path) -> Lock:
@@ -285,6 +299,8 @@ def _render_entry(entry: LockEntry) -> str:
         lines += ["requirements = [", *(f"    {q(r)}," for r in entry.requirements), "]"]
     else:
         lines.append("requirements = []")
+    if entry.conflicts:
+        lines += ["conflicts = [", *(f"    {q(r)}," for r in entry.conflicts), "]"]
     lines += ["", f"[micropkg.{key}.files]"]
     lines += [f"{q(rel)} = {q(entry.files[rel])}" for rel in sorted(entry.files)]
     return "\n".join(lines) + "\n"

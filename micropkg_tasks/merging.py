@@ -242,27 +242,98 @@ def merge_requirements_3way(
         )
     new_text = result.text if result.text is not None else base_text
     new_block = block_lines(new_text, header, base_block) or []
-    outcome = merge_file(
-        "".join(f"{line}\n" for line in base_block).encode("utf-8"),
-        "".join(f"{line}\n" for line in local_block).encode("utf-8"),
-        "".join(f"{line}\n" for line in new_block).encode("utf-8"),
+    merged_lines, conflicts = merge_requirement_lines(
+        base_block,
+        local_block,
+        new_block,
         base_label=old_version or "pulled",
         new_label=new_version or "new",
         markers=markers,
     )
     added = tuple(new_block)
-    if outcome.data is None:
-        return RequirementsMerge(None, added, result, outcome.conflicts, edited=True)
-    merged = outcome.data.decode("utf-8").splitlines()
+    if merged_lines is None:
+        return RequirementsMerge(None, added, result, conflicts, edited=True)
     if new_block:
-        text = replace_block(new_text, header, merged, new_block)
+        text = replace_block(new_text, header, merged_lines, new_block)
     else:  # the new version's pull dropped the header: keep the local lines under it
-        text = replace_block(current, header, merged, base_block)
+        text = replace_block(current, header, merged_lines, base_block)
     return RequirementsMerge(
         None if text == current else text,
         added,
         result,
-        outcome.conflicts,
-        marked=outcome.conflicts > 0,
+        conflicts,
+        marked=conflicts > 0,
         edited=True,
     )
+
+
+def _requirement_key(line: str) -> str:
+    """What a block line is about: the canonical name and markers of a requirement (so
+    ``pandas>=1`` and ``pandas>=2`` are two versions of one line), else the line itself."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        req = Requirement(line)
+    except InvalidRequirement:
+        return line
+    return f"{canonicalize_name(req.name)};{req.marker or ''}"
+
+
+def _keyed(lines: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in lines:
+        out.setdefault(_requirement_key(line), []).append(line)
+    return out
+
+
+def merge_requirement_lines(
+    base: Sequence[str],
+    local: Sequence[str],
+    new: Sequence[str],
+    *,
+    base_label: str,
+    new_label: str,
+    markers: bool = False,
+) -> tuple[list[str] | None, int]:
+    """3-way merge of a requirements block, requirement by requirement (a block is a set:
+    sorted lines, so neighbouring lines are unrelated and a line-based merge would see
+    conflicts between them). Per requirement: unchanged locally → the new version's;
+    unchanged in the new version → the local one (a deletion included); both changed alike →
+    that; otherwise a conflict. Returns ``(lines, conflicts)``; ``lines`` is ``None`` when
+    there are conflicts and no markers were asked for."""
+    b, loc, n = _keyed(base), _keyed(local), _keyed(new)
+    chunks: list[tuple[str, list[str]]] = []
+    conflicts = 0
+    for key in sorted({*b, *loc, *n}):
+        was, mine, theirs = b.get(key, []), loc.get(key, []), n.get(key, [])
+        if mine in (was, theirs):
+            chosen = theirs
+        elif theirs == was:
+            chosen = mine
+        else:
+            conflicts += 1
+            chosen = [
+                "<<<<<<< local",
+                *mine,
+                f"||||||| {base_label}",
+                *was,
+                "=======",
+                *theirs,
+                f">>>>>>> {new_label}",
+            ]
+        if chosen:
+            chunks.append((key, chosen))
+    if conflicts and not markers:
+        return None, conflicts
+    # Sorted like the blocks a pull writes.
+    ordered = sorted(chunks, key=lambda c: _first_line(c[1]))
+    return [line for _, lines in ordered for line in lines], conflicts
+
+
+def _first_line(lines: list[str]) -> str:
+    """The requirement a chunk sorts by (the first line that is not a marker)."""
+    for line in lines:
+        if not line.startswith(("<<<<<<<", "|||||||", "=======", ">>>>>>>")):
+            return line
+    return ""

@@ -6,7 +6,7 @@ from .package import PackageResult
 from .project import Project
 from .pull import PullPlan, PullResult
 
-__all__ = ["describe_plan", "package_message", "pull_message"]
+__all__ = ["describe_plan", "markers_message", "package_message", "pull_message"]
 
 
 def package_message(project: Project, result: PackageResult, all_mode: bool) -> str:
@@ -41,16 +41,25 @@ def pull_message(project: Project, result: PullResult, source: str, all_mode: bo
 
 
 def describe_plan(project: Project, plan: PullPlan) -> str:
-    """What a pull would do, one line per file (``micropkg pull --dry-run``)."""
+    """What a pull would do, one line per file with its action (``micropkg pull --dry-run``):
+    create, update, merge, keep (a local edit kept), remove, conflict."""
     lines = [f"Pull of {plan.entry.source} into {plan.module} (version {plan.version or '?'}):"]
-    for target in sorted(plan.writes):
-        verb = "update" if target.exists() else "create"
-        lines.append(f"  {verb}  {project.rel(target)}")
-    lines += [f"  remove  {project.rel(path)}" for path in plan.removals]
-    lines += [f"  CONFLICT  {conflict}" for conflict in plan.conflicts]
+    lines += [f"  {action}  {what}" for action, what in plan.actions]
+    lines += [f"  conflict  {conflict}" for conflict in plan.conflicts]
     lines += [f"  requirement  {line}" for line in plan.requirements_added]
+    counts = {a: sum(1 for action, _ in plan.actions if action == a) for a in ("merge", "keep")}
     lines.append(
-        f"{len(plan.writes)} to write, {len(plan.removals)} to remove, {plan.unchanged} unchanged, "
-        f"{len(plan.conflicts)} conflict(s). Nothing was written (--dry-run)."
+        f"{len(plan.writes)} to write ({counts['merge']} merged), {len(plan.removals)} to "
+        f"remove, {counts['keep']} local edit(s) kept, {plan.unchanged} unchanged, "
+        f"{len(plan.conflicts) + len(plan.marked)} conflict(s). Nothing was written (--dry-run)."
     )
     return "\n".join(lines)
+
+
+def markers_message(plan: PullPlan) -> str:
+    """The files a pull wrote with conflict markers (``--merge=markers``)."""
+    listing = "\n".join(f"  {rel}" for rel in plan.marked)
+    return (
+        f"{len(plan.marked)} file(s) of '{plan.module}' have conflict markers to resolve (edit "
+        f"them, then 'micropkg status' shows them clean):\n{listing}"
+    )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .collect import walk_files
 from .errors import ConflictError, ManifestError, PullError
@@ -15,6 +17,9 @@ from .lockfile import LOCK_NAME, Lock, LockEntry, LockFile, read_project_lock, r
 from .manifest import PullEntry
 from .names import config_file_name, normalize_destination, validate_alias
 from .project import Project
+
+if TYPE_CHECKING:
+    from .sources import Fetched
 
 __all__ = [
     "PullPlan",
@@ -47,6 +52,11 @@ class PullPlan:
     requirements_added: tuple[str, ...]
     requirements_file: Path | None
     warnings: tuple[str, ...] = ()
+    actions: tuple[tuple[str, str], ...] = ()
+    """``(action, path and note)`` per file, for ``--dry-run``: create, update, merge, keep,
+    remove, conflict."""
+    marked: tuple[str, ...] = ()
+    """Files written with conflict markers (``--merge=markers``)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,15 @@ class StatusRow:
     version: str | None
     modified: tuple[str, ...] = field(default_factory=tuple)
     missing: tuple[str, ...] = field(default_factory=tuple)
+    conflicted: tuple[str, ...] = field(default_factory=tuple)
+    """Files a pull wrote with conflict markers that still hold one."""
+
+    @property
+    def state(self) -> str:
+        """``conflict``, ``modified`` or ``clean``."""
+        if self.conflicted:
+            return "conflict"
+        return "modified" if self.modified or self.missing else "clean"
 
 
 def _target_name(entry: PullEntry, package: str) -> str:
@@ -151,10 +170,17 @@ def plan_pull(
     *,
     lock: Lock,
     force: bool = False,
+    markers: bool = False,
 ) -> PullPlan:
-    """Plan the pull of a local sdist ``archive`` into ``project`` (nothing is written)."""
+    """Plan the pull of a local sdist ``archive`` into ``project`` (nothing is written).
+
+    Files edited locally are 3-way merged with the new version (:mod:`.merging`); with
+    ``markers``, overlapping changes are written with conflict markers instead of refusing.
+    """
     from .limits import project_limits
-    from .requirements import merge_requirements
+    from .merge import has_conflict_markers
+    from .merging import FileMerger, merge_requirements_3way
+    from .pulled import read_pulled
     from .sdist_reader import extract_sdist
 
     if entry.sha256 and entry.sha256.lower() != sha256:
@@ -169,8 +195,21 @@ def plan_pull(
 
     previous = lock.entries.get(module)
     previous_files = previous.files if previous else {}
+    unresolved = set(previous.conflicts) if previous else set()
+    merger = (
+        FileMerger(
+            lambda: read_pulled(project, previous),
+            old_version=previous.version,
+            new_version=contents.version,
+            markers=markers,
+        )
+        if previous is not None
+        else None
+    )
     conflicts: list[str] = []
     final_writes: dict[Path, bytes] = {}
+    actions: list[tuple[str, str]] = []
+    marked: list[str] = []
     unchanged = 0
     for target, data in sorted(writes.items()):
         rel = project.rel(target)
@@ -178,18 +217,36 @@ def plan_pull(
             conflicts.append(f"{rel} (a folder is in the way)")
             continue
         try:
-            current = target.read_bytes()
+            current: bytes | None = target.read_bytes()
         except FileNotFoundError:
-            final_writes[target] = data
-            continue
+            current = None
+        recorded = previous_files.get(rel)
         if current == data:
             unchanged += 1
-            continue
-        if force or previous_files.get(rel) == sha256_bytes(current):
+        elif force or (current is None and recorded is None):
             final_writes[target] = data
+            actions.append(("create" if current is None else "update", rel))
+        elif recorded is None or merger is None:
+            conflicts.append(f"{rel} (not written by an earlier pull)")
+        elif rel in unresolved and current is not None and has_conflict_markers(current):
+            conflicts.append(f"{rel} (unresolved conflict markers from the last pull)")
         else:
-            owner = "" if rel in previous_files else " (not written by an earlier pull)"
-            conflicts.append(f"{rel}{owner}")
+            decision = merger.decide(rel, recorded, current, data)
+            if decision.action == "unchanged":
+                unchanged += 1
+            elif decision.action == "keep":
+                what = "local deletion" if current is None else "local edit"
+                actions.append(("keep", f"{rel} ({what} kept)"))
+            elif decision.action == "conflict" and not decision.marked:
+                conflicts.append(f"{rel} ({decision.note})")
+            else:
+                assert decision.data is not None
+                final_writes[target] = decision.data
+                if decision.marked:
+                    marked.append(rel)
+                    actions.append(("conflict", f"{rel} ({decision.note}; markers written)"))
+                else:
+                    actions.append((decision.action, rel))
 
     new_rels = {project.rel(t) for t in writes}
     removals: list[Path] = []
@@ -203,20 +260,48 @@ def plan_pull(
             continue
         if force or sha256_bytes(current) == digest:
             removals.append(path)
+            actions.append(("remove", rel))
         else:
             conflicts.append(f"{rel} (edited locally; the new version drops it)")
 
-    merge = merge_requirements(
+    merge = merge_requirements_3way(
         project.requirements_in,
         project.requirements_txt,
         contents.package,
         contents.requirements,
         previous.requirements if previous else (),
+        old_version=previous.version if previous else None,
+        new_version=contents.version,
+        markers=markers,
+        force=force,
     )
+    requirements_rel = project.rel(project.requirements_in)
+    if merge.conflicts and not merge.marked:
+        hunks = f"{merge.conflicts} conflicting hunk{'s' if merge.conflicts > 1 else ''}"
+        conflicts.append(
+            f"{requirements_rel} (block of micro-package `{contents.package}`: {hunks})"
+        )
     requirements_file = None
     if merge.text is not None:
         final_writes[project.requirements_in] = merge.text.encode("utf-8")
         requirements_file = project.requirements_in
+        if merge.marked:
+            marked.append(requirements_rel)
+            actions.append(
+                (
+                    "conflict",
+                    f"{requirements_rel} (block of micro-package "
+                    f"`{contents.package}`; markers written)",
+                )
+            )
+        elif merge.edited:
+            actions.append(
+                ("merge", f"{requirements_rel} (block of micro-package `{contents.package}`)")
+            )
+        else:
+            exists = project.requirements_in.exists()
+            actions.append(("update" if exists else "create", requirements_rel))
+    warnings.extend(_requirement_conflicts(project, lock, module, contents.requirements))
 
     options = {k: v for k, v in entry.options().items() if v and k not in ("source", "sha256")}
     lock_entry = LockEntry(
@@ -228,6 +313,7 @@ def plan_pull(
         options={k: str(v) for k, v in options.items()},
         requirements=merge.added,
         files={project.rel(t): sha256_bytes(d) for t, d in writes.items()},
+        conflicts=tuple(sorted(marked)),
     )
     return PullPlan(
         entry=entry,
@@ -247,7 +333,37 @@ def plan_pull(
         else (),
         requirements_file=requirements_file,
         warnings=tuple(warnings),
+        actions=tuple(sorted(actions, key=lambda a: a[1])),
+        marked=tuple(sorted(marked)),
     )
+
+
+def _requirement_conflicts(
+    project: Project, lock: Lock, module: str, incoming: tuple[str, ...]
+) -> list[str]:
+    """Warnings for incoming requirements that no version of a line already in
+    ``requirements.in`` (outside this micro-package's own block) satisfies."""
+    from .requirement_conflicts import find_conflicts
+
+    if not incoming:
+        return []
+    source = project.requirements_in
+    if not source.is_file():
+        source = project.requirements_txt
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    previous = lock.entries.get(module)
+    own = {r.strip() for r in previous.requirements} if previous else set()
+    owners: dict[str, list[str]] = {}
+    for other, item in sorted(lock.entries.items()):
+        if other != module:
+            for line in item.requirements:
+                owners.setdefault(line.strip(), []).append(other)
+    lines = [line for line in text.splitlines() if line.strip() not in own]
+    found = find_conflicts(lines, incoming, module, owners)
+    return [conflict.message(project.rel(project.requirements_in)) for conflict in found]
 
 
 def _replace(src: Path, dst: Path) -> None:
@@ -255,18 +371,25 @@ def _replace(src: Path, dst: Path) -> None:
     os.replace(src, dst)
 
 
-def apply_plan(project: Project, plan: PullPlan, lock: Lock) -> PullResult:
-    """Write ``plan`` and the updated lock all-or-nothing: on any error the project is untouched."""
+def apply_plan(
+    project: Project, plan: PullPlan, lock: Lock, *, also: dict[Path, bytes] | None = None
+) -> PullResult:
+    """Write ``plan`` and the updated lock all-or-nothing: on any error the project is untouched.
+
+    ``also``: more files written in the same all-or-nothing step (``pyproject.toml`` when an
+    upgrade rewrites its manifest entry).
+    """
     if plan.conflicts:
         listing = "\n".join(f"  {c}" for c in plan.conflicts)
         raise ConflictError(
-            f"{len(plan.conflicts)} file(s) would be overwritten or removed but were changed "
-            f"locally; nothing was written (use --force to overwrite):\n{listing}",
+            f"{len(plan.conflicts)} file(s) changed locally cannot be updated; nothing was "
+            "written (use --merge=markers to write conflict markers, or --force to "
+            f"overwrite):\n{listing}",
             list(plan.conflicts),
         )
     lock_path = project.root / LOCK_NAME
     new_lock = render_lock(lock.with_entry(plan.lock_entry)).encode("utf-8")
-    writes = dict(plan.writes)
+    writes = {**plan.writes, **(also or {})}
     # A changed entry always means a new lock; only an unchanged one needs the (whole-file)
     # comparison, which keeps a re-pull from touching the lock.
     if lock.entries.get(plan.module) != plan.lock_entry:
@@ -343,30 +466,42 @@ def _prune_empty_dirs(project: Project, removed: tuple[Path, ...]) -> None:
             folder = folder.parent
 
 
-def fetch_and_plan(
-    project: Project,
-    entry: PullEntry,
-    *,
-    base: Path,
-    force: bool = False,
-    lock_file: LockFile | None = None,
-) -> tuple[PullPlan, Lock]:
-    """Fetch ``entry.source`` and plan its pull (nothing in the project is written).
-
-    ``lock_file``: the run's view of ``micropkg.lock`` (parsed once per run, not per entry).
-    """
+def _fetch(entry: PullEntry, base: Path, workdir: Path) -> Fetched:
     from .sources import fetch, load_fs_args
 
     fs_args = None
     if entry.fs_args:
         fs_args_path = Path(entry.fs_args)
         fs_args = load_fs_args(fs_args_path if fs_args_path.is_absolute() else base / fs_args_path)
+    return fetch(entry.source, workdir / "download", base=base, fs_args=fs_args)
+
+
+def fetch_and_plan(
+    project: Project,
+    entry: PullEntry,
+    *,
+    base: Path,
+    force: bool = False,
+    markers: bool = False,
+    lock_file: LockFile | None = None,
+) -> tuple[PullPlan, Lock]:
+    """Fetch ``entry.source`` and plan its pull (nothing in the project is written).
+
+    ``lock_file``: the run's view of ``micropkg.lock`` (parsed once per run, not per entry).
+    """
     lock = (lock_file or LockFile(project)).current()
     with tempfile.TemporaryDirectory(prefix="micropkg-pull-") as tmp:
         workdir = Path(tmp)
-        fetched = fetch(entry.source, workdir / "download", base=base, fs_args=fs_args)
+        fetched = _fetch(entry, base, workdir)
         plan = plan_pull(
-            project, entry, fetched.path, fetched.sha256, workdir, lock=lock, force=force
+            project,
+            entry,
+            fetched.path,
+            fetched.sha256,
+            workdir,
+            lock=lock,
+            force=force,
+            markers=markers,
         )
     return plan, lock
 
@@ -377,24 +512,57 @@ def pull(
     *,
     base: Path,
     force: bool = False,
+    markers: bool = False,
+    also: Callable[[PullPlan], dict[Path, bytes]] | None = None,
     lock_file: LockFile | None = None,
 ) -> PullResult:
-    """Fetch ``entry.source`` and pull it into ``project`` (atomically).
+    """Fetch ``entry.source`` and pull it into ``project`` (atomically), 3-way merging local
+    edits; the pulled sdist is kept in the cache (the base of the next upgrade).
 
-    Pass the run's ``lock_file`` when pulling several entries: the lock is then parsed once,
-    and each pull records its entry in the lock as it is when the pull commits.
+    ``also`` gives, from the plan, more files to write in the same all-or-nothing step. Pass
+    the run's ``lock_file`` when pulling several entries: the lock is then parsed once, and
+    each pull records its entry in the lock as it is when the pull commits.
     """
     lock_file = lock_file or LockFile(project)
-    plan, _ = fetch_and_plan(project, entry, base=base, force=force, lock_file=lock_file)
-    with lock_file.mutex:
-        lock = lock_file.current()
-        result = apply_plan(project, plan, lock)
-        lock_file.written(lock.with_entry(plan.lock_entry))
+    with tempfile.TemporaryDirectory(prefix="micropkg-pull-") as tmp:
+        workdir = Path(tmp)
+        fetched = _fetch(entry, base, workdir)
+        plan = plan_pull(
+            project,
+            entry,
+            fetched.path,
+            fetched.sha256,
+            workdir,
+            lock=lock_file.current(),
+            force=force,
+            markers=markers,
+        )
+        with lock_file.mutex:
+            lock = lock_file.current()
+            result = apply_plan(project, plan, lock, also=also(plan) if also else None)
+            lock_file.written(lock.with_entry(plan.lock_entry))
+            _keep_in_cache(project, fetched.path, fetched.sha256, lock, plan)
     return result
 
 
+def _keep_in_cache(
+    project: Project, archive: Path, sha256: str, lock: Lock, plan: PullPlan
+) -> None:
+    """Cache the pulled sdist, and drop cached ones no lock entry uses any more. The pull has
+    succeeded: a cache that cannot be written only means a later fetch."""
+    from .cache import prune, store
+
+    keep = {e.sha256 for m, e in lock.entries.items() if m != plan.module} | {sha256}
+    with contextlib.suppress(OSError):
+        store(project.state_dir, archive, sha256)
+        prune(project.state_dir, keep)
+
+
 def status(project: Project) -> list[StatusRow]:
-    """Each pulled micro-package with the files changed or deleted since it was pulled."""
+    """Each pulled micro-package with the files changed or deleted since it was pulled, and
+    those still holding the conflict markers of ``--merge=markers``."""
+    from .merge import has_conflict_markers
+
     lock = read_project_lock(project)
     rows = []
     for module in sorted(lock.entries):
@@ -406,5 +574,19 @@ def status(project: Project) -> list[StatusRow]:
                     modified.append(rel)
             except FileNotFoundError:
                 missing.append(rel)
-        rows.append(StatusRow(module, entry.source, entry.version, tuple(modified), tuple(missing)))
+        conflicted = []
+        for rel in entry.conflicts:
+            with contextlib.suppress(OSError):
+                if has_conflict_markers((project.root / rel).read_bytes()):
+                    conflicted.append(rel)
+        rows.append(
+            StatusRow(
+                module,
+                entry.source,
+                entry.version,
+                tuple(modified),
+                tuple(missing),
+                tuple(conflicted),
+            )
+        )
     return rows

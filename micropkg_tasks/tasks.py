@@ -54,6 +54,8 @@ class TaskContext:
     package_entries: tuple[PackageEntry, ...] | None = None
     """None: every manifest entry ("all" mode); else these entries only (single mode)."""
     force: bool = False
+    markers: bool = False
+    """``--merge=markers``: pulls write conflict markers instead of refusing."""
     plans: dict[str, PackagePlan] = field(default_factory=dict)
     config_indexes: dict[str, ConfigIndex] = field(default_factory=dict)
     _lock_file: LockFile | None = None
@@ -205,15 +207,19 @@ def _run_package(
 
 
 def _run_pull(
-    project: Project, entry: PullEntry, force: bool, lock_file: LockFile
+    project: Project, entry: PullEntry, force: bool, lock_file: LockFile, markers: bool = False
 ) -> dict[str, Any] | TaskFailed:
-    from .messages import pull_message
+    from .messages import markers_message, pull_message
     from .pull import pull
 
     try:
-        result = pull(project, entry, base=project.root, force=force, lock_file=lock_file)
+        result = pull(
+            project, entry, base=project.root, force=force, lock_file=lock_file, markers=markers
+        )
     except MicropkgError as exc:
         return TaskFailed(str(exc))
+    if result.plan.marked:  # written, but not done: the next run pulls again
+        return TaskFailed(markers_message(result.plan))
     return {
         "message": pull_message(project, result, entry.source, all_mode=True),
         "warnings": list(result.plan.warnings),
@@ -351,7 +357,7 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
     task: dict[str, Any] = {
         "name": name,
         "doc": f"Pull {entry.source}",
-        "actions": [(_run_pull, [project, entry, ctx.force, ctx.lock_file])],
+        "actions": [(_run_pull, [project, entry, ctx.force, ctx.lock_file, ctx.markers])],
         "uptodate": uptodate,
         "verbosity": 1,
     }

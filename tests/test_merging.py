@@ -163,3 +163,16 @@ def test_the_same_line_changed_on_both_sides_conflicts(tmp_path: Path) -> None:
     )
     forced = merge_requirements_3way(*args, force=True)
     assert forced.text is not None and "pandas>=1.5" in forced.text and forced.conflicts == 0
+
+
+def test_neighbouring_requirements_changed_on_each_side_merge_cleanly() -> None:
+    from micropkg_tasks.merging import merge_requirement_lines
+
+    lines, conflicts = merge_requirement_lines(
+        ["numpy>=1.26", "scipy"],
+        ["numpy>=1.26,<3", "requests", "scipy"],  # edited numpy, added requests
+        ["PyYAML", "numpy>=1.26", "scipy>=1.11"],  # added PyYAML, raised scipy
+        base_label="0.1",
+        new_label="0.2",
+    )
+    assert (lines, conflicts) == (["PyYAML", "numpy>=1.26,<3", "requests", "scipy>=1.11"], 0)

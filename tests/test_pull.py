@@ -545,7 +545,9 @@ def test_dry_run_shows_the_plan_and_writes_nothing(
     before = tree_snapshot(consumer, with_state=True)
     result = cli("pull", str(source / "dist/data_proc-0.2.tar.gz"), "-d", "pipelines", "--dry-run")
     assert result.code == 1
-    assert "  CONFLICT  src/consumer_pkg/pipelines/data_proc/nodes.py" in result.out
+    assert "  conflict  src/consumer_pkg/pipelines/data_proc/nodes.py (1 conflicting hunk)" in (
+        result.out
+    )
     assert "  update  src/consumer_pkg/pipelines/data_proc/__init__.py" in result.out
     assert "  remove  src/consumer_pkg/pipelines/data_proc/sql/query.sql" in result.out
     assert "  create  src/consumer_pkg/pipelines/data_proc/extra.py" in result.out
