@@ -15,6 +15,11 @@ from . import __version__
 from .errors import ManifestError, MicropkgError
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
+    from .manifest import PullEntry
+    from .project import Project
+    from .pull import PullPlan
     from .reporter import MicropkgReporter
     from .tasks import TaskContext
 
@@ -93,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite files that were changed locally"
     )
     pull.add_argument(
+        "--save",
+        action="store_true",
+        help="also add the entry (with its options) to the pull manifest in pyproject.toml",
+    )
+    pull.add_argument(
         "--merge",
         choices=("markers",),
         default=None,
@@ -135,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write a one-line dodo.py into the project")
     _add_common(init)
 
+    for command in _lifecycle_commands():
+        parser_ = sub.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION)
+        command.add_arguments(parser_)
+        _add_common(parser_)
+
     doit = sub.add_parser(
         "doit",
         help="run any doit command on the project's tasks (list, info, clean, forget...)",
@@ -147,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def _lifecycle_commands() -> list[ModuleType]:
+    """The command modules of ``micropkg_tasks.commands`` (one module per command)."""
+    from .commands import diff, outdated, remove, upgrade
+
+    return [diff, outdated, upgrade, remove]
 
 
 @contextlib.contextmanager
@@ -290,6 +312,8 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     if args.all_flag:
         if args.dry_run:
             raise ManifestError("--dry-run previews one pull: give a package path.")
+        if args.save:
+            raise ManifestError("--save adds one pull to the manifest: give a package path.")
         if not ctx.manifest.pull:
             print("Nothing to pull. Please update the 'pyproject.toml' package manifest section.")
             return 0
@@ -337,7 +361,14 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         return 1 if plan.conflicts or plan.marked else 0
     acquire_lock(ctx.project)
     try:
-        result = pull(ctx.project, entry, base=ctx.project.root, force=args.force, markers=markers)
+        result = pull(
+            ctx.project,
+            entry,
+            base=ctx.project.root,
+            force=args.force,
+            markers=markers,
+            also=_saver(ctx.project, entry) if args.save else None,
+        )
     finally:
         release_lock(ctx.project)
     for warning in result.plan.warnings:
@@ -347,6 +378,28 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         print(f"Error: {markers_message(result.plan)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _saver(project: Project, entry: PullEntry) -> Callable[[PullPlan], dict[Path, bytes]]:
+    """``pull --save``: the pull manifest with ``entry`` added, or replacing the entry of the
+    same micro-package, written in the pull's own all-or-nothing step."""
+    from .lockfile import LOCK_NAME, read_lock
+    from .manifest_edit import entry_options, set_pull_entry
+
+    lock = read_lock(project.root / LOCK_NAME)
+
+    def edit(plan: PullPlan) -> dict[Path, bytes]:
+        pyproject = project.root / "pyproject.toml"
+        text = pyproject.read_text(encoding="utf-8")
+        previous = lock.entries.get(plan.module)
+        options = entry_options(
+            alias=entry.alias, destination=entry.destination, env=entry.env, fs_args=entry.fs_args
+        )
+        replaces = [previous.source] if previous is not None else []
+        edited = set_pull_entry(text, entry.source, options, replaces=replaces)
+        return {} if edited == text else {pyproject: edited.encode("utf-8")}
+
+    return edit
 
 
 def _cmd_build_reqs(args: argparse.Namespace) -> int:
@@ -447,8 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``micropkg`` CLI; return the exit code (0 ok, 1 error)."""
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    handlers = {**_HANDLERS, **{c.NAME: c.run for c in _lifecycle_commands()}}
     try:
-        return _HANDLERS[args.command](args)
+        return int(handlers[args.command](args))
     except MicropkgError as exc:
         if getattr(args, "verbose", False):
             traceback.print_exc()

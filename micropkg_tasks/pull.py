@@ -26,6 +26,7 @@ __all__ = [
     "PullResult",
     "StatusRow",
     "apply_plan",
+    "commit",
     "fetch_and_plan",
     "plan_pull",
     "pull",
@@ -401,6 +402,17 @@ def apply_plan(
         except FileNotFoundError:
             writes[lock_path] = new_lock
 
+    commit(project, writes, plan.removals)
+    return PullResult(
+        plan,
+        tuple(project.rel(t) for t in sorted(plan.writes)),
+        tuple(project.rel(p) for p in plan.removals),
+    )
+
+
+def commit(project: Project, writes: dict[Path, bytes], removals: tuple[Path, ...]) -> None:
+    """Write ``writes`` and delete ``removals`` all-or-nothing (folders left empty by the
+    removals are pruned): on any error the project is left exactly as it was."""
     created_dirs: list[Path] = []
     staged: list[tuple[Path, Path]] = []
     backups: list[tuple[Path, Path]] = []
@@ -419,7 +431,7 @@ def apply_plan(
                 fh.write(data)
             staged.append((Path(tmp_name), target))
         # Commit: move old files aside, then move the staged files in.
-        for path in (*(t for _, t in staged), *plan.removals):
+        for path in (*(t for _, t in staged), *removals):
             if path.exists():
                 backup = path.with_name(f".{path.name}.micropkg-bak")
                 _replace(path, backup)
@@ -445,12 +457,7 @@ def apply_plan(
         raise
     for backup, _ in backups:
         backup.unlink(missing_ok=True)
-    _prune_empty_dirs(project, plan.removals)
-    return PullResult(
-        plan,
-        tuple(project.rel(t) for t in sorted(plan.writes)),
-        tuple(project.rel(p) for p in plan.removals),
-    )
+    _prune_empty_dirs(project, removals)
 
 
 def _prune_empty_dirs(project: Project, removed: tuple[Path, ...]) -> None:

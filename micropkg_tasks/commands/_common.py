@@ -1,0 +1,44 @@
+"""What the lifecycle commands share: the project, its lock held for the command."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import ManifestError
+from ..lockfile import LOCK_NAME, Lock, read_lock
+from ..project import Project, load_project
+from ..selection import select_modules
+
+__all__ = ["locked_project", "modules_of"]
+
+
+@contextlib.contextmanager
+def locked_project() -> Iterator[Project]:
+    """The project around the current folder, with the project lock held."""
+    from ..tasks import acquire_lock, release_lock
+
+    project = load_project(Path.cwd())
+    acquire_lock(project)
+    try:
+        yield project
+    finally:
+        release_lock(project)
+
+
+def read_project_lock(project: Project) -> Lock:
+    """``micropkg.lock`` (an error when nothing was pulled yet)."""
+    lock = read_lock(project.root / LOCK_NAME)
+    if not lock.entries:
+        raise ManifestError("No micro-package pulled yet (no micropkg.lock).")
+    return lock
+
+
+def modules_of(lock: Lock, names: list[str] | None, *, all_flag: bool = False) -> list[str]:
+    """The module paths ``names`` name; every entry when none is named (or ``all_flag``)."""
+    if names and all_flag:
+        raise ManifestError("Give either MODULE names or '--all', not both.")
+    if not names:
+        return sorted(lock.entries)
+    return select_modules(lock, names)
