@@ -28,6 +28,8 @@ def pulled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> tuple[Path, 
     monkeypatch.chdir(consumer)
     result = cli("pull", str(tarball), "--alias", "beta", "-d", "pipelines")
     assert result.code == 0, result.err
+    # The pull cached its sdist; these tests start without it.
+    shutil.rmtree(consumer / ".micropkg" / "cache")
     return consumer, tarball
 
 
