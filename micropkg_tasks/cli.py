@@ -383,10 +383,10 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 def _saver(project: Project, entry: PullEntry) -> Callable[[PullPlan], dict[Path, bytes]]:
     """``pull --save``: the pull manifest with ``entry`` added, or replacing the entry of the
     same micro-package, written in the pull's own all-or-nothing step."""
-    from .lockfile import LOCK_NAME, read_lock
+    from .lockfile import read_project_lock
     from .manifest_edit import entry_options, set_pull_entry
 
-    lock = read_lock(project.root / LOCK_NAME)
+    lock = read_project_lock(project)
 
     def edit(plan: PullPlan) -> dict[Path, bytes]:
         pyproject = project.root / "pyproject.toml"

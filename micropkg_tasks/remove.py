@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import ConflictError
 from .fsutil import sha256_bytes
-from .lockfile import LOCK_NAME, Lock, read_lock, render_lock
+from .lockfile import LOCK_NAME, Lock, read_project_lock, render_lock
 from .project import Project
 
 __all__ = ["RemovePlan", "apply_remove", "plan_remove"]
@@ -55,7 +55,7 @@ def plan_remove(project: Project, module: str, *, force: bool = False) -> Remove
     from .manifest_edit import remove_pull_entry
     from .requirements import merge_requirements
 
-    lock = read_lock(project.root / LOCK_NAME)
+    lock = read_project_lock(project)
     entry = lock.entries[module]
     others = {rel: m for m, e in lock.entries.items() if m != module for rel in e.files}
     actions: list[tuple[str, str]] = []

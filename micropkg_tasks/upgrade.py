@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .lockfile import LOCK_NAME, LockEntry, read_lock
+from .lockfile import LockEntry, read_project_lock
 from .manifest import PullEntry
 from .outdated import OutdatedRow, newest_release
 from .project import Project
@@ -33,7 +33,7 @@ class UpgradeResult:
 
 def find_upgrades(project: Project, modules: list[str], *, pre: bool) -> list[OutdatedRow]:
     """The newest release of each of ``modules`` (sources listed once each)."""
-    lock = read_lock(project.root / LOCK_NAME)
+    lock = read_project_lock(project)
     finder = VersionFinder(project.root, pre=pre)
     return [newest_release(project, lock.entries[m], finder) for m in modules]
 
@@ -84,7 +84,7 @@ def upgrade_entry(
     """Pull ``row.newest`` over ``row.module`` (nothing when it is not newer)."""
     if not row.outdated or row.newest is None:
         return UpgradeResult(row)
-    lock = read_lock(project.root / LOCK_NAME)
+    lock = read_project_lock(project)
     entry = _pull_entry(lock.entries[row.module], row.newest.source)
     if dry_run:
         plan, _ = fetch_and_plan(project, entry, base=project.root, force=force, markers=markers)

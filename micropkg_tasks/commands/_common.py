@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ManifestError
-from ..lockfile import LOCK_NAME, Lock, read_lock
+from ..lockfile import Lock, read_project_lock
 from ..project import Project, load_project
 from ..selection import select_modules
 
-__all__ = ["locked_project", "modules_of"]
+__all__ = ["locked_project", "modules_of", "pulled_lock"]
 
 
 @contextlib.contextmanager
@@ -27,9 +27,9 @@ def locked_project() -> Iterator[Project]:
         release_lock(project)
 
 
-def read_project_lock(project: Project) -> Lock:
+def pulled_lock(project: Project) -> Lock:
     """``micropkg.lock`` (an error when nothing was pulled yet)."""
-    lock = read_lock(project.root / LOCK_NAME)
+    lock = read_project_lock(project)
     if not lock.entries:
         raise ManifestError("No micro-package pulled yet (no micropkg.lock).")
     return lock

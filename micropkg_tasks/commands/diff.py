@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import locked_project, modules_of, read_project_lock
+from ._common import locked_project, modules_of, pulled_lock
 
 NAME = "diff"
 HELP = "show local changes of pulled files against their pulled version (unified diff)"
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..diff import diff
 
     with locked_project() as project:
-        lock = read_project_lock(project)
+        lock = pulled_lock(project)
         result = diff(project, modules_of(lock, args.modules))
     for item in result.files:
         if item.unknown is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import locked_project, read_project_lock
+from ._common import locked_project, pulled_lock
 
 NAME = "outdated"
 HELP = "show the newest version each pulled micro-package's source offers"
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from ..outdated import outdated
 
     with locked_project() as project:
-        read_project_lock(project)
+        pulled_lock(project)
         rows = outdated(project, pre=args.pre)
     table = [("module", "pulled", "newest", "source")]
     for row in rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..selection import select_modules
-from ._common import locked_project, read_project_lock
+from ._common import locked_project, pulled_lock
 
 NAME = "remove"
 HELP = "remove a pulled micro-package: its files, requirements block, lock and manifest entry"
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from ..remove import apply_remove, plan_remove
 
     with locked_project() as project:
-        lock = read_project_lock(project)
+        lock = pulled_lock(project)
         (module,) = select_modules(lock, [args.module])
         plan = plan_remove(project, module, force=args.force)
         if args.dry_run:

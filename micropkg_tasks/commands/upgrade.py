@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import ManifestError, MicropkgError
-from ._common import locked_project, modules_of, read_project_lock
+from ._common import locked_project, modules_of, pulled_lock
 
 NAME = "upgrade"
 HELP = "pull the newest version of pulled micro-packages (local edits are merged)"
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         )
     code = 0
     with locked_project() as project:
-        lock = read_project_lock(project)
+        lock = pulled_lock(project)
         rows = find_upgrades(
             project, modules_of(lock, args.modules, all_flag=args.all_flag), pre=args.pre
         )
