@@ -505,7 +505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handlers[args.command](args))
     except MicropkgError as exc:
         if getattr(args, "verbose", False):
-            traceback.print_exc()
+            from .sources import public_url  # tracebacks quote URLs: no credentials in them
+
+            print(public_url(traceback.format_exc()), end="", file=sys.stderr)
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .package import PackageResult
 from .project import Project
 from .pull import PullPlan, PullResult
+from .sources import public_url
 
 __all__ = ["describe_plan", "markers_message", "package_message", "pull_message"]
 
@@ -24,6 +25,7 @@ def package_message(project: Project, result: PackageResult, all_mode: bool) -> 
 def pull_message(project: Project, result: PullResult, source: str, all_mode: bool) -> str:
     """Kedro's pull lines, preceded by the requirements added to ``requirements.in``."""
     plan = result.plan
+    source = public_url(source)
     lines = []
     if plan.requirements_added and plan.requirements_file is not None:
         lines.append(
@@ -43,7 +45,8 @@ def pull_message(project: Project, result: PullResult, source: str, all_mode: bo
 def describe_plan(project: Project, plan: PullPlan) -> str:
     """What a pull would do, one line per file with its action (``micropkg pull --dry-run``):
     create, update, merge, keep (a local edit kept), remove, conflict."""
-    lines = [f"Pull of {plan.entry.source} into {plan.module} (version {plan.version or '?'}):"]
+    source = public_url(plan.entry.source)
+    lines = [f"Pull of {source} into {plan.module} (version {plan.version or '?'}):"]
     lines += [f"  {action}  {what}" for action, what in plan.actions]
     lines += [f"  conflict  {conflict}" for conflict in plan.conflicts]
     lines += [f"  requirement  {line}" for line in plan.requirements_added]

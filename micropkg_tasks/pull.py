@@ -17,6 +17,7 @@ from .lockfile import LOCK_NAME, Lock, LockEntry, LockFile, read_project_lock, r
 from .manifest import PullEntry
 from .names import config_file_name, normalize_destination, validate_alias
 from .project import Project
+from .sources import public_url
 
 if TYPE_CHECKING:
     from .sources import Fetched
@@ -186,7 +187,8 @@ def plan_pull(
 
     if entry.sha256 and entry.sha256.lower() != sha256:
         raise PullError(
-            f"sha256 mismatch for '{entry.source}': expected {entry.sha256.lower()}, got {sha256}."
+            f"sha256 mismatch for '{public_url(entry.source)}': expected {entry.sha256.lower()}, "
+            f"got {sha256}."
         )
     limits = project_limits(project.pyproject)
     contents = extract_sdist(
@@ -307,7 +309,7 @@ def plan_pull(
     options = {k: v for k, v in entry.options().items() if v and k not in ("source", "sha256")}
     lock_entry = LockEntry(
         module=module,
-        source=entry.source,
+        source=public_url(entry.source),  # users commit the lock: no credentials in it
         sha256=sha256,
         version=contents.version,
         package=contents.package,

@@ -53,13 +53,15 @@ class MicropkgReporter(ConsoleReporter):  # type: ignore[misc]
         if isinstance(fail, UnmetDependency):
             return  # a group task whose sub-task failed (--continue): already reported
         self.failed.append(task.name)
+        from .sources import public_url  # tracebacks quote URLs: no credentials in them
+
         if isinstance(fail, TaskFailed) or self.verbose is False:
             text = fail.message if isinstance(fail, TaskFailed) else _last_line(fail.get_msg())
-            self.errstream.write(f"Error: {text}\n")
+            self.errstream.write(f"Error: {public_url(text)}\n")
             if self.verbose and not isinstance(fail, TaskFailed):
-                self.errstream.write(fail.get_msg())
+                self.errstream.write(public_url(fail.get_msg()))
         else:
-            self.errstream.write(f"Error in {task.name}:\n{fail.get_msg()}\n")
+            self.errstream.write(f"Error in {task.name}:\n{public_url(fail.get_msg())}\n")
 
     def runtime_error(self, msg: str) -> None:
         """doit's own errors (e.g. a missing file dependency) as one line."""

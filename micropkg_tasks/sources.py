@@ -48,6 +48,7 @@ __all__ = [
     "list_folder",
     "load_fs_args",
     "local_path",
+    "public_url",
     "remote_key",
     "source_kind",
     "storage_options",
@@ -59,6 +60,8 @@ _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)(?:://|::)")
 _DIRECT_REF_RE = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*@\s*[A-Za-z][A-Za-z0-9+.\-]*://"
 )
+#: ``scheme://`` and the user information after it (up to the last ``@`` of the authority).
+_USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s]*@")
 #: An HTTP header name (RFC 9110 ``token``).
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
@@ -289,20 +292,21 @@ def _http_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _one_line(exc: BaseException | str, limit: int = 300) -> str:
-    """The first non-empty line of an exception's text, shortened."""
+    """The first non-empty line of an exception's text, shortened, without URL credentials."""
     text = exc if isinstance(exc, str) else (str(exc) or type(exc).__name__)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    first = lines[0] if lines else text.strip()
+    first = public_url(lines[0] if lines else text.strip())
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
-def _redact(url: str) -> str:
-    """``url`` without a password (``https://user:***@host/...``)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+def public_url(text: str) -> str:
+    """``text`` with the user information of every ``scheme://user:password@`` removed.
+
+    What is recorded in ``micropkg.lock`` and printed: the user name goes too, since tokens are
+    often passed as one (``https://<token>@host/...``). Works on plain URLs, chained fsspec URLs
+    (``simplecache::https://...``) and PEP 508 direct references (``name @ https://...``).
+    """
+    return _USERINFO_RE.sub(r"\1", text)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -342,7 +346,7 @@ def _error_code(exc: BaseException) -> str | None:
 
 def _translate(exc: BaseException, url: str, action: str = "fetch") -> SourceError:
     """Map any fsspec/aiohttp/botocore failure to a one-line :class:`SourceError`."""
-    shown = _redact(url)
+    shown = public_url(url)
     chain = list(_chain(exc))
     for err in chain:
         names = {cls.__name__ for cls in type(err).__mro__}
@@ -379,16 +383,16 @@ def _filesystem(url: str, fs_args: Mapping[str, Any] | None) -> tuple[Any, str]:
     except ValueError as exc:
         if "Protocol not known" in str(exc):
             raise SourceError(
-                f"Unknown protocol {scheme!r} in {_redact(url)!r}: not an fsspec protocol "
+                f"Unknown protocol {scheme!r} in {public_url(url)!r}: not an fsspec protocol "
                 "(e.g. s3, gcs, abfs, https, file)"
             ) from exc
-        raise SourceError(f"Invalid fs-args for {_redact(url)}: {_one_line(exc)}") from exc
+        raise SourceError(f"Invalid fs-args for {public_url(url)}: {_one_line(exc)}") from exc
     except ImportError as exc:
         raise SourceError(
-            f"Cannot use protocol {scheme!r} for {_redact(url)!r}: {_one_line(exc)}"
+            f"Cannot use protocol {scheme!r} for {public_url(url)!r}: {_one_line(exc)}"
         ) from exc
     except TypeError as exc:
-        raise SourceError(f"Invalid fs-args for {_redact(url)}: {_one_line(exc)}") from exc
+        raise SourceError(f"Invalid fs-args for {public_url(url)}: {_one_line(exc)}") from exc
     except Exception as exc:
         raise _translate(exc, url) from exc
     return fs, str(path)
@@ -402,9 +406,9 @@ def _info(fs: Any, path: str, url: str) -> dict[str, Any]:
     except Exception as exc:
         raise _translate(exc, url) from exc
     if not isinstance(info, dict):  # pragma: no cover - fsspec always returns a dict
-        raise SourceError(f"Cannot fetch {_redact(url)}: no file information")
+        raise SourceError(f"Cannot fetch {public_url(url)}: no file information")
     if info.get("type") == "directory":
-        raise SourceError(f"{_redact(url)} is a directory, not a .tar.gz file")
+        raise SourceError(f"{public_url(url)} is a directory, not a .tar.gz file")
     return info
 
 
@@ -545,7 +549,7 @@ def _check_requirement(source: str) -> None:
         Requirement(source)
     except InvalidRequirement as exc:
         raise SourceError(
-            f"{source!r} is neither an existing file, a URL (scheme://...) nor a valid "
+            f"{public_url(source)!r} is neither an existing file, a URL (scheme://...) nor a valid "
             f"requirement: {_one_line(exc)}"
         ) from exc
 
@@ -585,7 +589,7 @@ def _fetch_index(source: str, workdir: Path) -> Fetched:
         if proc.returncode != 0:
             lines = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
             last = lines[-1].strip() if lines else f"exit code {proc.returncode}"
-            raise SourceError(f"pip download {source!r} failed: {last}")
+            raise SourceError(f"pip download {public_url(source)!r} failed: {public_url(last)}")
         found = sorted(Path(tmp).glob("*.tar.gz"))
         if len(found) != 1:
             names = [p.name for p in sorted(Path(tmp).iterdir())]

@@ -265,8 +265,11 @@ class PulledBefore:
         self.lock_file, self.source = lock_file, source
 
     def __call__(self) -> bool:
+        from .sources import public_url
+
         try:
-            return self.source in self.lock_file.sources()
+            # the lock records sources without credentials
+            return public_url(self.source) in self.lock_file.sources()
         except MicropkgError:
             return False
 
@@ -346,7 +349,7 @@ def pull_task_name(entry: PullEntry) -> str:
 
 
 def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
-    from .sources import is_remote, local_path, source_kind
+    from .sources import is_remote, local_path, public_url, source_kind
 
     project = ctx.project
     base = project.root
@@ -356,7 +359,7 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
     ]
     task: dict[str, Any] = {
         "name": name,
-        "doc": f"Pull {entry.source}",
+        "doc": f"Pull {public_url(entry.source)}",
         "actions": [(_run_pull, [project, entry, ctx.force, ctx.lock_file, ctx.markers])],
         "uptodate": uptodate,
         "verbosity": 1,

@@ -22,6 +22,7 @@ Helpers: :func:`make_sdist` writes a small, pip-buildable sdist with :mod:`tarfi
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import io
@@ -251,6 +252,8 @@ class HTTPFileServer:
     """For ``https``: the server's self-signed certificate (PEM)."""
     log: list[tuple[str, str, int]] = field(default_factory=list)
     """``(method, path, status)`` of every request, in order."""
+    basic: tuple[str, str] | None = None
+    """``(user, password)`` also accepted as HTTP Basic auth (``http://user:pw@host/...``)."""
 
     @property
     def base_url(self) -> str:
@@ -297,6 +300,9 @@ def _file_handler(server: HTTPFileServer) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             auth = self.headers.get("Authorization")
+            if server.basic is not None and auth is not None and auth.startswith("Basic "):
+                expected = base64.b64encode(":".join(server.basic).encode()).decode()
+                auth = f"token {server.token}" if auth == f"Basic {expected}" else "wrong"
             if auth is None:
                 return self._reply(401, b"token required", {"WWW-Authenticate": "token"})
             if auth != f"token {server.token}":

@@ -350,3 +350,77 @@ def test_a_lock_with_wrong_types_is_a_clean_error(
     before = tree_snapshot(consumer, with_state=True, folders=True)
     assert_refused(cli("pull", str(good_sdist)), consumer, before, needle)
     assert_refused(cli("status"), consumer, before, needle)
+
+
+# --------------------------------------------------------------------------- item 4
+
+USER, PASSWORD = "alice", "s3cr3t-Pa55"
+
+
+def _secret_free(*texts: str) -> None:
+    for text in texts:
+        assert PASSWORD not in text and f"{USER}:" not in text and f"{USER}@" not in text, text
+
+
+@pytest.fixture
+def basic_server(http_server, tmp_path: Path):
+    http_server.basic = (USER, PASSWORD)
+    sdist = _beta(tmp_path / "served", "0.1", {"nodes.py": "x = 1\n"})
+    http_server.put(sdist.name, sdist.read_bytes())
+    return http_server
+
+
+def _with_credentials(url: str, password: str = PASSWORD) -> str:
+    return url.replace("://", f"://{USER}:{password}@", 1)
+
+
+def test_credentials_in_a_url_are_neither_recorded_nor_printed(
+    consumer: Path, basic_server, cli
+) -> None:
+    url = basic_server.url("beta-0.1.tar.gz")
+    dry = cli("pull", _with_credentials(url), "--dry-run")
+    assert dry.code == 0, dry.err
+    _secret_free(dry.out, dry.err)
+    result = cli("pull", _with_credentials(url))
+    assert result.code == 0, result.err
+    assert (consumer / "src/consumer_pkg/beta/nodes.py").read_text() == "x = 1\n"
+    lock = (consumer / "micropkg.lock").read_text(encoding="utf-8")
+    assert f'source = "{url}"' in lock
+    _secret_free(result.out, result.err, lock)
+    status = cli("status")
+    _secret_free(status.out, status.err)
+    # the server really saw the credentials (Basic auth), so the pull used them
+    assert ("GET", "/beta-0.1.tar.gz", 200) in basic_server.log
+
+
+@pytest.mark.parametrize("case", ["wrong-password", "missing-file", "chained"])
+def test_credentials_are_not_printed_in_errors(
+    consumer: Path, basic_server, cli, case: str
+) -> None:
+    url = basic_server.url("beta-0.1.tar.gz")
+    if case == "wrong-password":
+        source = _with_credentials(url, password=PASSWORD + "-wrong")
+    elif case == "missing-file":
+        source = _with_credentials(basic_server.url("nothing-0.1.tar.gz"))
+    else:
+        source = "simplecache::" + _with_credentials(basic_server.url("nothing-0.1.tar.gz"))
+    before = tree_snapshot(consumer, with_state=True, folders=True)
+    result = cli("pull", source, "-v")  # -v: the traceback must not show them either
+    assert result.code == 1
+    assert result.err.rstrip().splitlines()[-1].startswith("Error: ")
+    _secret_free(result.out, result.err)
+    assert tree_snapshot(consumer, with_state=True, folders=True) == before
+
+
+def test_manifest_source_with_credentials(consumer: Path, basic_server, cli) -> None:
+    url = basic_server.url("beta-0.1.tar.gz")
+    with (consumer / "pyproject.toml").open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[tool.kedro.micropkg.pull]\n"{_with_credentials(url)}" = {{}}\n')
+    listing = cli("doit", "list")
+    assert listing.code == 0, listing.err
+    _secret_free(listing.out, listing.err)
+    first = cli("pull", "--all")
+    assert first.code == 0, first.err
+    _secret_free(first.out, first.err, (consumer / "micropkg.lock").read_text(encoding="utf-8"))
+    again = cli("pull", "--all")  # the lock's credential-free source still matches the entry
+    assert again.code == 0 and "up to date" in again.out, again.out + again.err

@@ -425,8 +425,8 @@ def test_credentials_in_url_are_redacted(unused_port: int, tmp_path: Path) -> No
     url = f"http://user:hunter2@127.0.0.1:{unused_port}/x.tar.gz"
     with pytest.raises(SourceError) as info:
         fetch(url, tmp_path / "w", base=tmp_path)
-    assert "hunter2" not in str(info.value)
-    assert "user:***@" in str(info.value)
+    assert "hunter2" not in str(info.value) and "user" not in str(info.value)
+    assert f"http://127.0.0.1:{unused_port}/x.tar.gz" in str(info.value)
 
 
 def test_unknown_protocol(tmp_path: Path) -> None:
