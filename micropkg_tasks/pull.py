@@ -581,8 +581,12 @@ def status(project: Project) -> list[StatusRow]:
             try:
                 if sha256_bytes((project.root / rel).read_bytes()) != digest:
                     modified.append(rel)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):  # gone, or a parent became a file
                 missing.append(rel)
+            except IsADirectoryError:  # a folder now stands where the pulled file was
+                modified.append(rel)
+            except OSError as exc:
+                raise PullError(f"Cannot read '{rel}': {exc.strerror or exc}") from exc
         conflicted = []
         for rel in entry.conflicts:
             with contextlib.suppress(OSError):

@@ -281,6 +281,7 @@ def write_sdist(path: Path, spec: SdistSpec, *, limits: Limits | None = None) ->
     is refused with the same words, and nothing is written.
     """
     limits = limits or Limits()
+    _source_date_epoch()  # a bad SOURCE_DATE_EPOCH is an error before any folder is created
     members = render_members(spec)
     top = sdist_top(spec.name, spec.version)
     entries = _entries(top, members)

@@ -12,6 +12,7 @@ import copy
 import gzip
 import io
 import keyword
+import math
 import os
 import shutil
 import tarfile
@@ -35,6 +36,10 @@ from .sdist_metadata import read_metadata
 __all__ = ["SdistContents", "extract_sdist"]
 
 _DIR_MODE = 0o755
+
+
+#: Member times beyond this many seconds from 1970 (about 34,800 years) are refused.
+_MAX_MTIME = 2**40
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,11 @@ def _check_members(
         kind = _member_kind(member)
         if kind is not None:
             raise _refuse(archive, f"member '{name}' {kind}.")
+        # A PAX mtime is a float: 1e400 (inf), nan or -1e300 made extraction's utime() crash.
+        if not (math.isfinite(member.mtime) and abs(member.mtime) < _MAX_MTIME):
+            raise _refuse(
+                archive, f"member '{name}' has an invalid modification time ({member.mtime!r})."
+            )
         try:
             inside = root in (root / Path(*parts)).resolve().parents
         except (OSError, RuntimeError):  # a symlink loop in a pre-existing dest
@@ -281,7 +291,8 @@ def extract_sdist(
             raise _refuse(archive, detail) from None
         except PullError:
             raise
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        # ValueError/OverflowError: whatever else a malformed header makes tarfile raise.
+        except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError, OverflowError) as exc:
             raise _open_error(archive, exc) from exc
     root = dest / top
     version, requirements = read_metadata(root)

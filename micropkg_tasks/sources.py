@@ -41,6 +41,7 @@ from .fsutil import sha256_file
 
 __all__ = [
     "AIOHTTP_REQUEST_OPTIONS",
+    "DEFAULT_TIMEOUT",
     "HTTP_FS_OPTIONS",
     "Fetched",
     "fetch",
@@ -60,6 +61,8 @@ _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)(?:://|::)")
 _DIRECT_REF_RE = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*@\s*[A-Za-z][A-Za-z0-9+.\-]*://"
 )
+#: Seconds a remote source may stay silent (connecting, or between two reads) by default.
+DEFAULT_TIMEOUT = 60.0
 #: ``scheme://`` and the user information after it (up to the last ``@`` of the authority).
 _USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s]*@")
 #: An HTTP header name (RFC 9110 ``token``).
@@ -142,12 +145,21 @@ _UNREACHABLE_NAMES = frozenset(
         "ClientConnectorSSLError",
         "ClientConnectorCertificateError",
         "ServerDisconnectedError",
-        "ServerTimeoutError",
-        "ConnectionTimeoutError",
         "EndpointConnectionError",
-        "ConnectTimeoutError",
         "ProxyConnectionError",
         "SSLError",
+    }
+)
+# aiohttp's, fsspec's and botocore's timeouts (asyncio.TimeoutError is no TimeoutError on 3.10).
+_TIMEOUT_NAMES = frozenset(
+    {
+        "ServerTimeoutError",
+        "ConnectionTimeoutError",
+        "SocketTimeoutError",
+        "FSTimeoutError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "TimeoutError",
     }
 )
 _PIP_SDIST_TEXT = (
@@ -246,13 +258,46 @@ def load_fs_args(path: Path | None) -> dict[str, Any]:
     return data
 
 
-def storage_options(url: str, fs_args: Mapping[str, Any] | None) -> dict[str, Any]:
+def storage_options(
+    url: str, fs_args: Mapping[str, Any] | None, *, timeout: float | None = None
+) -> dict[str, Any]:
     """The keyword arguments for ``fsspec.core.url_to_fs(url, ...)``: ``fs_args`` plus, for
-    HTTP(S), the header rule of the module docs."""
+    HTTP(S), the header rule of the module docs.
+
+    ``timeout`` (seconds) bounds how long a server may stay silent: when connecting and between
+    two reads (not the whole download, which may be large). It becomes aiohttp's
+    ``sock_connect``/``sock_read`` for HTTP(S) and botocore's ``connect_timeout``/
+    ``read_timeout`` for S3, unless ``fs_args`` sets those itself.
+    """
     options: dict[str, Any] = copy.deepcopy(dict(fs_args or {}))
-    if _scheme(url) in ("http", "https"):
-        return _http_options(options)
+    scheme = _scheme(url)
+    if scheme in ("http", "https"):
+        options = _http_options(options)
+        if timeout is not None:
+            _http_timeout(options, timeout)
+    elif scheme in ("s3", "s3a") and timeout is not None:
+        config = options.get("config_kwargs")
+        if config is None or isinstance(config, Mapping):
+            config = dict(config or {})
+            config.setdefault("connect_timeout", timeout)
+            config.setdefault("read_timeout", timeout)
+            options["config_kwargs"] = config
     return options
+
+
+def _http_timeout(options: dict[str, Any], timeout: float) -> None:
+    """Give the aiohttp session a ``ClientTimeout`` unless ``client_kwargs`` has one."""
+    client_kwargs = options.get("client_kwargs") or {}
+    if not isinstance(client_kwargs, Mapping) or "timeout" in client_kwargs:
+        return
+    try:
+        import aiohttp
+    except ImportError:  # fsspec's HTTP filesystem says what is missing
+        return
+    options["client_kwargs"] = {
+        **client_kwargs,
+        "timeout": aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+    }
 
 
 def _http_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -344,8 +389,14 @@ def _error_code(exc: BaseException) -> str | None:
     return None
 
 
-def _translate(exc: BaseException, url: str, action: str = "fetch") -> SourceError:
-    """Map any fsspec/aiohttp/botocore failure to a one-line :class:`SourceError`."""
+def _translate(
+    exc: BaseException, url: str, action: str = "fetch", *, timeout: float | None = None
+) -> SourceError:
+    """Map any fsspec/aiohttp/botocore failure to a one-line :class:`SourceError`.
+
+    In this order: access denied, a timeout (``timeout`` seconds without an answer), an
+    unreachable server, a redirect loop, an HTTP error status other than 404, not found.
+    """
     shown = public_url(url)
     chain = list(_chain(exc))
     for err in chain:
@@ -359,8 +410,27 @@ def _translate(exc: BaseException, url: str, action: str = "fetch") -> SourceErr
             return SourceError(f"Access denied to {shown}: {_one_line(err)}")
     for err in chain:
         names = {cls.__name__ for cls in type(err).__mro__}
-        if names & _UNREACHABLE_NAMES or isinstance(err, (ConnectionError, TimeoutError)):
+        if names & _TIMEOUT_NAMES or isinstance(err, TimeoutError):
+            waited = f" after {timeout:g} s" if timeout is not None else ""
+            return SourceError(
+                f"No answer from {shown}{waited}: the server accepted the connection but did "
+                "not respond (--timeout sets how long to wait)."
+                if "Connect" not in type(err).__name__
+                else f"Cannot reach {shown}: connecting timed out{waited} (--timeout)."
+            )
+    for err in chain:
+        names = {cls.__name__ for cls in type(err).__mro__}
+        if names & _UNREACHABLE_NAMES or isinstance(err, ConnectionError):
             return SourceError(f"Cannot reach {shown}: {_one_line(err)}")
+    for err in chain:
+        if "TooManyRedirects" in {cls.__name__ for cls in type(err).__mro__}:
+            return SourceError(f"Too many redirects from {shown} (a redirect loop?)")
+    for err in chain:
+        status = _status(err)
+        if status is not None and status >= 400 and status != 404:
+            reason = getattr(err, "message", "") or ""
+            reason = f" {_one_line(str(reason))}" if reason else ""
+            return SourceError(f"HTTP error {status}{reason} from {shown}")
     for err in chain:
         if isinstance(err, FileNotFoundError) or _status(err) == 404:
             return SourceError(f"{shown} not found")
@@ -372,11 +442,13 @@ def _translate(exc: BaseException, url: str, action: str = "fetch") -> SourceErr
 # --------------------------------------------------------------------------- fsspec
 
 
-def _filesystem(url: str, fs_args: Mapping[str, Any] | None) -> tuple[Any, str]:
+def _filesystem(
+    url: str, fs_args: Mapping[str, Any] | None, timeout: float | None = None
+) -> tuple[Any, str]:
     """``(filesystem, path)`` for ``url``; SourceError on unknown protocols or bad options."""
     import fsspec.core
 
-    options = storage_options(url, fs_args)
+    options = storage_options(url, fs_args, timeout=timeout)
     scheme = _scheme(url) or "file"
     try:
         fs, path = fsspec.core.url_to_fs(url, **options)
@@ -394,17 +466,17 @@ def _filesystem(url: str, fs_args: Mapping[str, Any] | None) -> tuple[Any, str]:
     except TypeError as exc:
         raise SourceError(f"Invalid fs-args for {public_url(url)}: {_one_line(exc)}") from exc
     except Exception as exc:
-        raise _translate(exc, url) from exc
+        raise _translate(exc, url, timeout=timeout) from exc
     return fs, str(path)
 
 
-def _info(fs: Any, path: str, url: str) -> dict[str, Any]:
+def _info(fs: Any, path: str, url: str, timeout: float | None) -> dict[str, Any]:
     """Fresh ``fs.info(path)`` (listing caches dropped first); SourceError on failure."""
     try:
         fs.invalidate_cache(path)
         info = fs.info(path)
     except Exception as exc:
-        raise _translate(exc, url) from exc
+        raise _translate(exc, url, timeout=timeout) from exc
     if not isinstance(info, dict):  # pragma: no cover - fsspec always returns a dict
         raise SourceError(f"Cannot fetch {public_url(url)}: no file information")
     if info.get("type") == "directory":
@@ -440,7 +512,9 @@ def _file_name(url: str) -> str:
     return name
 
 
-def remote_key(source: str, fs_args: Mapping[str, Any] | None = None) -> str | None:
+def remote_key(
+    source: str, fs_args: Mapping[str, Any] | None = None, *, timeout: float = DEFAULT_TIMEOUT
+) -> str | None:
     """The change key (ETag/ukey) of a remote source, without downloading it.
 
     ``None`` for local paths and index requirements (and HTTP servers without validators).
@@ -448,13 +522,17 @@ def remote_key(source: str, fs_args: Mapping[str, Any] | None = None) -> str | N
     """
     if not is_remote(source):
         return None
-    fs, path = _filesystem(source, fs_args)
-    info = _info(fs, path, source)
+    fs, path = _filesystem(source, fs_args, timeout)
+    info = _info(fs, path, source, timeout)
     return _key_from_info(fs, path, info, source)
 
 
 def list_folder(
-    location: str, *, base: Path, fs_args: Mapping[str, Any] | None = None
+    location: str,
+    *,
+    base: Path,
+    fs_args: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> list[str]:
     """The names of the entries of the folder ``location``: a local path (relative to
     ``base``), a ``file://`` URL or any fsspec URL (for HTTP(S), the links of the page the
@@ -467,12 +545,12 @@ def list_folder(
             raise SourceError(f"{location} not found ({folder})") from None
         except OSError as exc:
             raise SourceError(f"Cannot list {folder}: {_one_line(exc)}") from exc
-    fs, path = _filesystem(location, fs_args)
+    fs, path = _filesystem(location, fs_args, timeout)
     try:
         fs.invalidate_cache(path)
         found = fs.ls(path, detail=False)
     except Exception as exc:
-        raise _translate(exc, location, "list") from exc
+        raise _translate(exc, location, "list", timeout=timeout) from exc
     names = set()
     for item in found:
         name = urllib.parse.unquote(str(item).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
@@ -490,10 +568,12 @@ def fetch(
     *,
     base: Path,
     fs_args: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Fetched:
     """Get the sdist behind ``source`` as a local file.
 
     ``base`` anchors relative local paths (the project root for manifests, the CWD for the CLI).
+    ``timeout``: seconds a remote server or index may stay silent before the fetch fails.
     The kind comes from :func:`source_kind`. Remote and index downloads land in ``workdir``
     (created), written under a temporary name and renamed, so a failed fetch leaves no partial
     file.
@@ -502,8 +582,8 @@ def fetch(
     if kind == "local":
         return _fetch_local(source, base)
     if kind == "fsspec":
-        return _fetch_fsspec(source, Path(workdir), fs_args)
-    return _fetch_index(source, Path(workdir))
+        return _fetch_fsspec(source, Path(workdir), fs_args, timeout)
+    return _fetch_index(source, Path(workdir), timeout)
 
 
 def _fetch_local(source: str, base: Path) -> Fetched:
@@ -520,10 +600,12 @@ def _fetch_local(source: str, base: Path) -> Fetched:
     return Fetched(path=path, sha256=digest, ukey=None)
 
 
-def _fetch_fsspec(source: str, workdir: Path, fs_args: Mapping[str, Any] | None) -> Fetched:
+def _fetch_fsspec(
+    source: str, workdir: Path, fs_args: Mapping[str, Any] | None, timeout: float
+) -> Fetched:
     """Download an fsspec URL into ``workdir``; the key is read before the bytes."""
-    fs, path = _filesystem(source, fs_args)
-    info = _info(fs, path, source)
+    fs, path = _filesystem(source, fs_args, timeout)
+    info = _info(fs, path, source, timeout)
     key = _key_from_info(fs, path, info, source)
     workdir.mkdir(parents=True, exist_ok=True)
     dest = workdir / _file_name(source)
@@ -533,7 +615,7 @@ def _fetch_fsspec(source: str, workdir: Path, fs_args: Mapping[str, Any] | None)
         try:
             fs.get_file(path, tmp)
         except Exception as exc:
-            raise _translate(exc, source) from exc
+            raise _translate(exc, source, timeout=timeout) from exc
         digest = sha256_file(Path(tmp))
         os.replace(tmp, dest)
     finally:
@@ -554,7 +636,7 @@ def _check_requirement(source: str) -> None:
         ) from exc
 
 
-def _fetch_index(source: str, workdir: Path) -> Fetched:
+def _fetch_index(source: str, workdir: Path, timeout: float) -> Fetched:
     """``pip download`` one sdist (no deps, no wheels) into ``workdir``.
 
     ``--no-build-isolation``: pip prepares the sdist's metadata with the build backend installed
@@ -577,6 +659,8 @@ def _fetch_index(source: str, workdir: Path) -> Fetched:
             "--disable-pip-version-check",
             "--progress-bar",
             "off",
+            "--timeout",
+            f"{timeout:g}",
             "--dest",
             tmp,
             "--",

@@ -16,6 +16,10 @@ Fixtures:
 * ``index_server`` (function): an :class:`IndexServer`, a static PEP 503 index; sets
   ``PIP_INDEX_URL`` (and ``PIP_RETRIES=0``) for the test. ``publish(sdist)`` adds a file.
 * ``unused_port`` (function): a port with nothing listening on 127.0.0.1.
+* ``trouble_server`` (function): base URL of an HTTP server where ``/status/<code>/<name>``
+  answers ``<code>`` and ``/loop/<name>`` redirects to itself forever.
+* ``silent_server`` (function): base URL of a server that accepts connections and never answers
+  (closed when the test ends).
 
 Helpers: :func:`make_sdist` writes a small, pip-buildable sdist with :mod:`tarfile`.
 """
@@ -57,6 +61,8 @@ __all__ = [
     "s3",
     "s3_bucket",
     "s3_server",
+    "silent_server",
+    "trouble_server",
     "unused_port",
     "wait_for_port",
 ]
@@ -486,3 +492,63 @@ class _QuietStaticHandler(SimpleHTTPRequestHandler):
 def unused_port() -> int:
     """A port on 127.0.0.1 with nothing listening (connections are refused)."""
     return find_free_port()
+
+
+@pytest.fixture
+def trouble_server() -> Iterator[str]:
+    """``http://127.0.0.1:<port>``: ``/status/<code>/...`` answers ``<code>``, ``/loop/...``
+    redirects to itself (GET and HEAD)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _serve(self) -> None:
+            parts = self.path.split("/")
+            if len(parts) > 2 and parts[1] == "status" and parts[2].isdigit():
+                self.send_response(int(parts[2]))
+                self.send_header("Content-Length", "0")
+            else:
+                self.send_response(302)
+                self.send_header("Location", self.path)
+                self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = _serve
+        do_HEAD = _serve
+
+    threaded = _Threaded(Handler)
+    try:
+        yield f"http://{HOST}:{threaded.port}"
+    finally:
+        threaded.stop()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """``http://127.0.0.1:<port>``: accepts every connection, reads nothing, answers nothing."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((HOST, 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()

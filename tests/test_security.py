@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -424,3 +425,116 @@ def test_manifest_source_with_credentials(consumer: Path, basic_server, cli) -> 
     _secret_free(first.out, first.err, (consumer / "micropkg.lock").read_text(encoding="utf-8"))
     again = cli("pull", "--all")  # the lock's credential-free source still matches the entry
     assert again.code == 0 and "up to date" in again.out, again.out + again.err
+
+
+# --------------------------------------------------------------------------- item 11: network
+
+
+@pytest.mark.parametrize(
+    ("path", "needle"),
+    [
+        ("/status/500/x-0.1.tar.gz", "HTTP error 500 Internal Server Error from http://"),
+        ("/status/502/x-0.1.tar.gz", "HTTP error 502 Bad Gateway from http://"),
+        ("/status/410/x-0.1.tar.gz", "HTTP error 410 Gone from http://"),
+        ("/loop/x-0.1.tar.gz", "Too many redirects from http://"),
+        ("/status/404/x-0.1.tar.gz", "/status/404/x-0.1.tar.gz not found"),
+    ],
+)
+def test_http_errors_are_reported_as_such(
+    consumer: Path, trouble_server: str, cli, path: str, needle: str
+) -> None:
+    before = tree_snapshot(consumer, with_state=True, folders=True)
+    error = assert_refused(cli("pull", trouble_server + path), consumer, before, needle)
+    if "404" not in path:
+        assert "not found" not in error
+
+
+def test_a_server_that_never_answers_times_out(silent_server: str, tmp_path: Path) -> None:
+    from micropkg_tasks.errors import SourceError
+    from micropkg_tasks.sources import fetch, remote_key
+
+    url = f"{silent_server}/x-0.1.tar.gz"
+    with pytest.raises(SourceError, match=r"^No answer from http://.* after 0\.5 s") as info:
+        fetch(url, tmp_path / "work", base=tmp_path, timeout=0.5)
+    assert "\n" not in str(info.value)
+    with pytest.raises(SourceError, match=r"^No answer from .* after 0\.5 s"):
+        remote_key(url, timeout=0.5)
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+# --------------------------------------------------------------------------- item 11: archives
+
+
+def _tar_with(path: Path, fmt: int, extra: tarfile.TarInfo, data: bytes = b"x") -> Path:
+    """A good sdist plus the member ``extra``."""
+    with tarfile.open(path, "w:gz", format=fmt, encoding="utf-8", errors="surrogateescape") as tar:
+        for rel, content in _good_members().items():
+            raw = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(f"evil-0.1/{rel}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+        extra.size = len(data)
+        tar.addfile(extra, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("mtime", ["1e400", "nan", "-1e300", "-inf"])
+def test_an_absurd_pax_mtime_is_refused(consumer: Path, tmp_path: Path, cli, mtime: str) -> None:
+    info = tarfile.TarInfo("evil-0.1/evil/data.txt")
+    info.pax_headers = {"mtime": mtime}
+    archive = _tar_with(tmp_path / "evil-0.1.tar.gz", tarfile.PAX_FORMAT, info)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
+    assert_refused(cli("pull", str(archive)), consumer, before, "has an invalid modification time")
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+def test_a_member_name_that_is_not_utf8_is_refused(
+    consumer: Path, tmp_path: Path, cli, fmt: int
+) -> None:
+    info = tarfile.TarInfo("evil-0.1/evil/caf\udce9.txt")  # the bytes b"caf\xe9.txt"
+    archive = _tar_with(tmp_path / "evil-0.1.tar.gz", fmt, info)
+    before = tree_snapshot(consumer, with_state=True, folders=True)
+    error = assert_refused(
+        cli("pull", str(archive)), consumer, before, "an undecodable byte (U+DCE9)"
+    )
+    assert "caf\\udce9.txt" in error
+
+
+def test_status_when_a_pulled_file_became_a_folder(
+    consumer: Path, pulled: tuple[Path, Path], cli
+) -> None:
+    nodes = consumer / "src/consumer_pkg/beta/nodes.py"
+    nodes.unlink()
+    (nodes / "inside.txt").parent.mkdir()
+    (nodes / "inside.txt").write_text("x\n")
+    init = consumer / "src/consumer_pkg/beta/__init__.py"
+    result = cli("status")
+    assert result.code == 0, result.err
+    assert "beta  0.1" in result.out and "[modified]" in result.out
+    assert "modified: src/consumer_pkg/beta/nodes.py" in result.out
+    assert not result.err
+    # a parent that became a file: the pulled file is missing
+    init.unlink()
+    shutil.rmtree(nodes)
+    (consumer / "src/consumer_pkg/beta").rename(consumer / "beta-moved")
+    (consumer / "src/consumer_pkg/beta").write_text("now a file\n")
+    result = cli("status")
+    assert result.code == 0, result.err
+    assert "missing:  src/consumer_pkg/beta/nodes.py" in result.out
+
+
+# --------------------------------------------------------------------------- item 11: package
+
+
+@pytest.mark.parametrize("value", ["yesterday", "-5", "1.5"])
+def test_a_bad_source_date_epoch_creates_no_dist_folder(
+    consumer: Path, cli, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    add_pipeline(consumer, "beta", "consumer_pkg")
+    before = tree_snapshot(consumer, folders=True)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    result = cli("package", "pipelines.beta")
+    assert result.code == 1
+    assert one_error_line(result.err).startswith("Error: SOURCE_DATE_EPOCH must")
+    assert not (consumer / "dist").exists()
+    assert tree_snapshot(consumer, folders=True) == before
