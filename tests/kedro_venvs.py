@@ -297,12 +297,18 @@ def ensure_oldest_packaging(root: Path) -> Path:
     ]
     pinned = oldest_packaging_spec()
     specs = [d for d in deps if not d.startswith("packaging")] + [pinned]
-    venv = root / "oldest-packaging"
-    marker = venv / MARKER
     key = "\n".join([_interpreter_key(), *specs]) + "\n"
+    # One folder per dependency set: worktrees and branches with other dependencies (run at the
+    # same time) never rebuild a venv another test run is using.
+    name = f"oldest-packaging-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    venv = root / name
+    marker = venv / MARKER
     version = pinned.split("==", 1)[1]
-    probe = f"import packaging, sys; sys.exit(packaging.__version__ != {version!r})"
-    with _locked(root / "oldest-packaging.lock"):
+    probe = (
+        "import sys, packaging; from packaging.version import Version; "
+        f"sys.exit(Version(packaging.__version__) != Version({version!r}))"
+    )
+    with _locked(root / f"{name}.lock"):
         if _read_marker(marker) == key and _healthy(venv, probe):
             return venv / "bin" / "python"
         if venv.exists():
