@@ -385,6 +385,7 @@ def _saver(project: Project, entry: PullEntry) -> Callable[[PullPlan], dict[Path
     same micro-package, written in the pull's own all-or-nothing step."""
     from .lockfile import read_project_lock
     from .manifest_edit import entry_options, set_pull_entry
+    from .sources import public_url
 
     lock = read_project_lock(project)
 
@@ -396,7 +397,8 @@ def _saver(project: Project, entry: PullEntry) -> Callable[[PullPlan], dict[Path
             alias=entry.alias, destination=entry.destination, env=entry.env, fs_args=entry.fs_args
         )
         replaces = [previous.source] if previous is not None else []
-        edited = set_pull_entry(text, entry.source, options, replaces=replaces)
+        # pyproject.toml is committed: no credentials from the URL in it (as in the lock)
+        edited = set_pull_entry(text, public_url(entry.source), options, replaces=replaces)
         return {} if edited == text else {pyproject: edited.encode("utf-8")}
 
     return edit

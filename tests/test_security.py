@@ -538,3 +538,14 @@ def test_a_bad_source_date_epoch_creates_no_dist_folder(
     assert one_error_line(result.err).startswith("Error: SOURCE_DATE_EPOCH must")
     assert not (consumer / "dist").exists()
     assert tree_snapshot(consumer, folders=True) == before
+
+
+def test_pull_save_writes_no_credentials_into_the_manifest(
+    consumer: Path, basic_server, cli
+) -> None:
+    url = basic_server.url("beta-0.1.tar.gz")
+    result = cli("pull", _with_credentials(url), "--save")
+    assert result.code == 0, result.err
+    pyproject = (consumer / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'"{url}"' in pyproject
+    _secret_free(result.out, result.err, pyproject)
