@@ -190,21 +190,18 @@ def run_doit(
     from doit.doit_cmd import DoitMain
 
     from .reporter import MicropkgReporter
-    from .tasks import acquire_lock, namespace, release_lock
+    from .state import project_lock
+    from .tasks import namespace
 
     reporter = MicropkgReporter(sys.stdout, {})
     reporter.verbose = verbose
     ns = namespace(ctx)
     if "reporter" in ns["DOIT_CONFIG"]:
         ns["DOIT_CONFIG"]["reporter"] = reporter
-    acquire_lock(ctx.project)
-    try:
-        with _chdir(ctx.project.root):
-            main = DoitMain(ModuleTaskLoader(ns), config_filenames=("pyproject.toml",))
-            main.BIN_NAME = "micropkg doit"
-            code = int(main.run(list(doit_args)) or 0)
-    finally:
-        release_lock(ctx.project)
+    with project_lock(ctx.project), _chdir(ctx.project.root):
+        main = DoitMain(ModuleTaskLoader(ns), config_filenames=("pyproject.toml",))
+        main.BIN_NAME = "micropkg doit"
+        code = int(main.run(list(doit_args)) or 0)
     return code, reporter
 
 
@@ -305,7 +302,8 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     from .messages import describe_plan, markers_message, pull_message
     from .pull import fetch_and_plan, pull
     from .sources import source_kind
-    from .tasks import TaskContext, acquire_lock, release_lock
+    from .state import project_lock
+    from .tasks import TaskContext
 
     _one_of(args.source, args.all_flag, "a package path", "pull")
     ctx = TaskContext.load(Path.cwd())
@@ -354,13 +352,13 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     )
     markers = args.merge == "markers"
     if args.dry_run:
-        plan, _ = fetch_and_plan(
-            ctx.project, entry, base=ctx.project.root, force=args.force, markers=markers
-        )
+        with project_lock(ctx.project, create=False):
+            plan, _ = fetch_and_plan(
+                ctx.project, entry, base=ctx.project.root, force=args.force, markers=markers
+            )
         print(describe_plan(ctx.project, plan))
         return 1 if plan.conflicts or plan.marked else 0
-    acquire_lock(ctx.project)
-    try:
+    with project_lock(ctx.project):
         result = pull(
             ctx.project,
             entry,
@@ -369,8 +367,6 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             markers=markers,
             also=_saver(ctx.project, entry) if args.save else None,
         )
-    finally:
-        release_lock(ctx.project)
     for warning in result.plan.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
     print(pull_message(ctx.project, result, args.source, all_mode=False))
@@ -406,7 +402,7 @@ def _saver(project: Project, entry: PullEntry) -> Callable[[PullPlan], dict[Path
 
 def _cmd_build_reqs(args: argparse.Namespace) -> int:
     from .project import load_project
-    from .requirements import compile_requirements, requirements_stale
+    from .state import project_lock
 
     project = load_project(Path.cwd())
     req_in, req_txt = project.requirements_in, project.requirements_txt
@@ -415,6 +411,15 @@ def _cmd_build_reqs(args: argparse.Namespace) -> int:
             f"No {project.rel(req_in)} to compile: pull a micro-package first, or copy "
             f"{project.rel(req_txt)} to {project.rel(req_in)}."
         )
+    # One resolver per project at a time; --check only reads.
+    with project_lock(project, create=not args.check):
+        return _build_reqs(project, args)
+
+
+def _build_reqs(project: Project, args: argparse.Namespace) -> int:
+    from .requirements import compile_requirements, requirements_stale
+
+    req_in, req_txt = project.requirements_in, project.requirements_txt
     stale = requirements_stale(req_in, req_txt)
     if args.check:
         if stale:
@@ -434,9 +439,11 @@ def _cmd_build_reqs(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from .project import load_project
     from .pull import status
+    from .state import project_lock
 
     project = load_project(Path.cwd())
-    rows = status(project)
+    with project_lock(project, create=False):
+        rows = status(project)
     if not rows:
         print("No micro-package pulled yet (no micropkg.lock).")
         return 0
@@ -456,8 +463,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_init(args: argparse.Namespace) -> int:
     from .project import load_project
+    from .state import project_lock
 
     project = load_project(Path.cwd())
+    with project_lock(project):
+        return _init(project)
+
+
+def _init(project: Project) -> int:
     dodo = project.root / "dodo.py"
     if dodo.exists():
         if "micropkg_tasks.tasks import" not in dodo.read_text(encoding="utf-8"):

@@ -11,8 +11,6 @@ The ``micropkg`` CLI builds the same tasks through :func:`namespace` and shares 
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,13 +23,14 @@ from doit.tools import config_changed
 
 from . import __version__
 from .collect import ConfigIndex
-from .errors import MicropkgError, ProjectError
+from .errors import MicropkgError
 from .lockfile import LockFile
 from .manifest import Manifest, PackageEntry, PullEntry, load_manifest, package_entry
 from .names import normalize_destination
 from .package import PackagePlan, PackageRun, build_package, plan_package
 from .project import Project, load_project
 from .reporter import MicropkgReporter
+from .state import DEP_FILE, acquire, ensure_state_dir
 
 __all__ = [  # noqa: F822  (DOIT_CONFIG comes from the module __getattr__)
     "DOIT_CONFIG",
@@ -40,9 +39,6 @@ __all__ = [  # noqa: F822  (DOIT_CONFIG comes from the module __getattr__)
     "task_pull",
     "task_pull_all",
 ]
-
-STATE_DIR = ".micropkg"
-DEP_FILE = f"{STATE_DIR}/doit.sqlite"
 
 
 @dataclass
@@ -109,45 +105,8 @@ def default_config(project_root: Path, user_doit: dict[str, Any] | None = None) 
         # `doit list` shows one line per micro-package (doit hides sub-tasks by default).
         "subtasks": True,
     }
-    make_state_dir(project_root / STATE_DIR)
+    ensure_state_dir(project_root)
     return {k: v for k, v in defaults.items() if k not in (user_doit or {})}
-
-
-def make_state_dir(path: Path) -> None:
-    """Create ``.micropkg/`` with a ``.gitignore`` of ``*``: git never shows our state."""
-    if not path.is_dir():
-        path.mkdir()
-        (path / ".gitignore").write_text("# micropkg-tasks state\n*\n", encoding="utf-8")
-
-
-_HELD_LOCKS: dict[Path, int] = {}
-
-
-def acquire_lock(project: Project) -> None:
-    """Hold an exclusive lock on the project's ``pyproject.toml`` for this process.
-
-    One micropkg/doit run per project at a time; locking a file that already exists (opened
-    read-only) means a failed command leaves nothing behind.
-    """
-    if project.root in _HELD_LOCKS:
-        return
-    fd = os.open(project.root / "pyproject.toml", os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ProjectError(
-            f"Another micropkg/doit run is in progress in '{project.root}'; wait for it to finish."
-        ) from None
-    _HELD_LOCKS[project.root] = fd
-
-
-def release_lock(project: Project) -> None:
-    """Release the lock taken by :func:`acquire_lock` (no-op if not held)."""
-    fd = _HELD_LOCKS.pop(project.root, None)
-    if fd is not None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 class RemoteUnchanged:
@@ -463,7 +422,7 @@ def _cwd_context() -> TaskContext:
     if cwd not in _CWD_CONTEXTS:
         try:
             ctx = TaskContext.load(cwd)
-            acquire_lock(ctx.project)
+            acquire(ctx.project)
         except MicropkgError as exc:
             raise InvalidTask(str(exc)) from None
         _CWD_CONTEXTS[cwd] = ctx

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from projects import add_pipeline, write
 
+from micropkg_tasks.project import load_project
+from micropkg_tasks.state import project_lock
+
 MANIFEST = """
 [tool.kedro.micropkg.package]
 "pipelines.alpha" = {}
@@ -232,10 +235,7 @@ def test_plain_doit_with_the_one_line_dodo(three: Path, cli) -> None:
 
 
 def test_second_process_is_refused_while_locked(three: Path, cli) -> None:
-    import fcntl
-
-    with open(three / "pyproject.toml", "rb") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    with project_lock(load_project(three)):
         proc = subprocess.run(
             [sys.executable, "-m", "micropkg_tasks", "package", "--all"],
             cwd=three,
