@@ -17,14 +17,11 @@ __all__ = ["locked_project", "modules_of", "pulled_lock"]
 @contextlib.contextmanager
 def locked_project() -> Iterator[Project]:
     """The project around the current folder, with the project lock held."""
-    from ..tasks import acquire_lock, release_lock
+    from ..state import project_lock
 
     project = load_project(Path.cwd())
-    acquire_lock(project)
-    try:
+    with project_lock(project):
         yield project
-    finally:
-        release_lock(project)
 
 
 def pulled_lock(project: Project) -> Lock:
