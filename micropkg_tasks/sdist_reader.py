@@ -130,6 +130,10 @@ def _check_members(
 ) -> list[tarfile.TarInfo]:
     """Read and check every member header; raise on the first hostile or oversized one."""
     root = dest.resolve()
+    # A folder that does not exist yet holds no symbolic link: the lexical checks below (no
+    # absolute path, no '..') are then the whole check, and resolving each member (an lstat
+    # per path component) is skipped.
+    fresh = not dest.exists()
     members: list[tarfile.TarInfo] = []
     seen: dict[str, bool] = {}  # normalised path of each member -> is a folder
     parents: set[str] = set()  # folders implied by the members' paths
@@ -162,7 +166,7 @@ def _check_members(
                 archive, f"member '{name}' has an invalid modification time ({member.mtime!r})."
             )
         try:
-            inside = root in (root / Path(*parts)).resolve().parents
+            inside = fresh or root in (root / Path(*parts)).resolve().parents
         except (OSError, RuntimeError):  # a symlink loop in a pre-existing dest
             inside = False
         if not inside:
