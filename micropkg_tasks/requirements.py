@@ -258,19 +258,31 @@ def _existing_keys(lines: Iterable[str]) -> set[_Key]:
     verbatim by the merge; they just never count as "already present". Per-requirement options
     (``pkg==1 --hash=...``) are dropped before parsing.
     """
-    from packaging.requirements import InvalidRequirement, Requirement
-
     keys: set[_Key] = set()
     for line in _logical_lines("\n".join(lines)):
-        body = _strip_comment(line).strip()
-        if not body or body.startswith("-"):
-            continue
-        body = body.split(" --", 1)[0].split("\t--", 1)[0].strip()
-        try:
-            keys.add(_key(Requirement(body)))
-        except InvalidRequirement:
-            continue
+        key = _line_key(line)
+        if key is not None:
+            keys.add(key)
     return keys
+
+
+@functools.lru_cache(maxsize=16384)
+def _line_key(line: str) -> _Key | None:
+    """The equivalence key of one logical line, or None when it holds no PEP 508 requirement.
+
+    Memoised: every pull of a ``pull --all`` reads the whole ``requirements.in`` again, which
+    grows with each pull; parsing its lines anew each time made the run quadratic.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    body = _strip_comment(line).strip()
+    if not body or body.startswith("-"):
+        return None
+    body = body.split(" --", 1)[0].split("\t--", 1)[0].strip()
+    try:
+        return _key(Requirement(body))
+    except InvalidRequirement:
+        return None
 
 
 @dataclass(frozen=True)
