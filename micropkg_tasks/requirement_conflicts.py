@@ -13,6 +13,7 @@ markers, URLs or ``===`` clauses are not compared.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from packaging.version import Version
 
 __all__ = ["RequirementConflict", "disjoint", "find_conflicts"]
+
+_NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 @dataclass(frozen=True)
@@ -176,12 +179,25 @@ def find_conflicts(
     micro-package's own previous block); ``owners`` maps a line (stripped, as written) to the
     micro-packages that brought it.
     """
-    existing = [(line.strip(), req) for line in lines if (req := _parse_line(line)) is not None]
-    found: list[RequirementConflict] = []
+    from packaging.utils import canonicalize_name
+
+    wanted = {}
     for text in dict.fromkeys(incoming):
         new = _parse_line(text)
-        if new is None:
-            continue
+        if new is not None:
+            wanted[text] = new
+    names = {canonicalize_name(req.name) for req in wanted.values()}
+    # Only lines that start with one of those names are parsed (a pull runs this on every
+    # line of requirements.in, and packaging's parser is the cost).
+    existing = []
+    for line in lines:
+        match = _NAME_RE.match(line)
+        if match and canonicalize_name(match.group(1)) in names:
+            req = _parse_line(line)
+            if req is not None:
+                existing.append((line.strip(), req))
+    found: list[RequirementConflict] = []
+    for text, new in wanted.items():
         for line, old in existing:
             if _comparable(new, old) and disjoint(new.specifier, old.specifier):
                 found.append(
