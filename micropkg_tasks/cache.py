@@ -22,7 +22,6 @@ __all__ = ["CACHE_DIR", "cached", "prune", "store"]
 CACHE_DIR = "cache"
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _NAME_RE = re.compile(r"^(?P<sha>[0-9a-f]{64})\.tar\.gz$")
-_GITIGNORE = "# micropkg-tasks state\n*\n"
 
 
 def _folder(state_dir: Path) -> Path:
@@ -30,14 +29,10 @@ def _folder(state_dir: Path) -> Path:
 
 
 def _ensure_folder(state_dir: Path) -> Path:
-    """``<state>/cache/``; a state folder made here gets its ``.gitignore`` of ``*``."""
-    if not state_dir.is_dir():
-        with contextlib.suppress(FileExistsError):
-            state_dir.mkdir()
-        ignore = state_dir / ".gitignore"
-        if not ignore.exists():
-            with atomic_writer(ignore) as stream:
-                stream.write(_GITIGNORE.encode("utf-8"))
+    """``<state>/cache/`` (the state folder is made the usual way when missing)."""
+    from .state import ensure_state_dir
+
+    ensure_state_dir(state_dir.parent)
     folder = _folder(state_dir)
     folder.mkdir(exist_ok=True)
     return folder

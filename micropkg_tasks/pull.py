@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .collect import walk_files
-from .errors import ConflictError, ManifestError, PullError
+from .errors import ConflictError, ManifestError, MicropkgError, PullError
 from .fsutil import sha256_bytes
 from .lockfile import LOCK_NAME, Lock, LockEntry, LockFile, read_project_lock, render_lock
 from .manifest import PullEntry
@@ -562,7 +562,7 @@ def _keep_in_cache(
     from .cache import prune, store
 
     keep = {e.sha256 for m, e in lock.entries.items() if m != plan.module} | {sha256}
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, MicropkgError):
         store(project.state_dir, archive, sha256)
         prune(project.state_dir, keep)
 
