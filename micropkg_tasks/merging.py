@@ -125,6 +125,16 @@ def _is_block_line(line: str) -> bool:
     return bool(stripped) and not stripped.startswith("#")
 
 
+def _physical_lines(text: str, *, keepends: bool = False) -> list[str]:
+    """``text`` split on ``\\n`` only, like ``merge_requirements``: a form feed or U+2028 in a
+    comment stays inside its line, so the file is written back byte for byte."""
+    lines = text.split("\n")
+    last = lines.pop()
+    if keepends:
+        lines = [f"{line}\n" for line in lines]
+    return [*lines, last] if last else lines
+
+
 def _regions(lines: list[str], header: str) -> list[tuple[int, int]]:
     """``(start, end)`` of the lines under each occurrence of ``header`` (exclusive end)."""
     found = []
@@ -153,7 +163,7 @@ def _pick(lines: list[str], header: str, base: Sequence[str]) -> tuple[int, int]
 
 def block_lines(text: str, header: str, base: Sequence[str] = ()) -> list[str] | None:
     """The lines (stripped) under ``header`` in ``text``, or ``None`` without the header."""
-    lines = text.splitlines()
+    lines = _physical_lines(text)
     region = _pick(lines, header, base)
     if region is None:
         return None
@@ -163,7 +173,7 @@ def block_lines(text: str, header: str, base: Sequence[str] = ()) -> list[str] |
 def replace_block(text: str, header: str, new: Sequence[str], base: Sequence[str] = ()) -> str:
     """``text`` with the lines under ``header`` replaced by ``new`` (the rest kept byte for
     byte); ``text`` itself when it has no such header."""
-    lines = text.splitlines(keepends=True)
+    lines = _physical_lines(text, keepends=True)
     region = _pick([line.rstrip("\r\n") for line in lines], header, base)
     if region is None:
         return text
@@ -211,13 +221,10 @@ def merge_requirements_3way(
     kept: when the lines under the header differ from ``previous``, the new block is computed
     as if they had not been edited, then the edits are merged into it (``force``: dropped).
     ``options`` go to ``merge_requirements`` as they are."""
-    from .requirements import block_header, merge_requirements
+    from .requirements import block_header, merge_requirements, read_requirements_text
 
     header = block_header(package_name)
-    try:
-        current = requirements_in.read_text(encoding="utf-8")
-    except (FileNotFoundError, UnicodeDecodeError):
-        current = None
+    current = read_requirements_text(requirements_in)  # as stored: CRLF stays CRLF
     base_block = sorted(p.strip() for p in previous)
     local_block = block_lines(current, header, base_block) if current is not None else None
     if (

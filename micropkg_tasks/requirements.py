@@ -40,6 +40,7 @@ __all__ = [
     "compile_requirements",
     "merge_requirements",
     "parse_package_requirements",
+    "read_requirements_text",
     "requirements_stale",
     "same_requirement",
 ]
@@ -300,13 +301,27 @@ class MergeResult:
     created_from: Path | None
 
 
-def _read_optional(path: Path) -> str | None:
+def read_requirements_text(path: Path) -> str | None:
+    """The text of a requirements file exactly as stored (``None`` when it does not exist).
+
+    Decoded from UTF-8 without newline translation, so CRLF stays CRLF when it is written
+    back. A file that is not UTF-8 is refused (pip reads it as UTF-8 too, unless it has a BOM
+    of another encoding): we would otherwise have to guess, and write back other bytes.
+    """
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RequirementsError(f"Cannot read '{path}': {exc}") from exc
+    except OSError as exc:
+        raise RequirementsError(f"Cannot read '{path}': {exc.strerror or exc}") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RequirementsError(
+            f"Cannot read '{path}': it is not UTF-8 (byte 0x{data[exc.start]:02x} on line "
+            f"{line}); save it as UTF-8. Nothing was written."
+        ) from None
 
 
 def _is_block_line(line: str) -> bool:
@@ -329,6 +344,10 @@ def merge_requirements(
     ``previous`` are removed from the blocks under ``package_name``'s header (other lines stay)
     and the new block takes the old block's place; otherwise it is appended after a blank line.
     Lines of ``new`` equivalent (reference §4.1) to a line already present are skipped.
+
+    Everything outside our blocks is kept byte for byte: lines are split on ``\\n`` only (a form
+    feed or U+2028 inside a comment stays where it is), CRLF files get CRLF lines from us, and
+    a file without a final newline keeps it that way unless a block is appended at its end.
     """
     header = block_header(package_name)
 
@@ -343,15 +362,20 @@ def merge_requirements(
             ) from exc
         incoming.setdefault(_key(req), _format(req))
 
-    base = _read_optional(requirements_in)
+    base = read_requirements_text(requirements_in)
     created_from: Path | None = None
     if base is None:
-        seed = _read_optional(requirements_txt)
+        seed = read_requirements_text(requirements_txt)
         if seed is not None:
             created_from = requirements_txt
         base = seed or ""
 
-    lines = base.splitlines()
+    # Physical lines without their "\n" (a CRLF line keeps its "\r"): only "\n" ends a line here.
+    lines = base.split("\n")
+    final_newline = lines[-1] == ""
+    if final_newline:
+        lines.pop()
+    cr = "\r" if lines and lines[0].endswith("\r") else ""  # our lines follow the file's style
     out: list[str] = []
     removed = False
     # Where the upgraded block goes: (index in ``out``, lines to insert before ``added``).
@@ -383,7 +407,7 @@ def merge_requirements(
             if out and not out[-1].strip():
                 out.pop()  # the blank line that separated the block
             if slot is None:
-                slot = (len(out), ([""] if out else []) + [header])
+                slot = (len(out), ([cr] if out else []) + [header + cr])
         i = end
 
     present = _existing_keys(out)
@@ -395,18 +419,18 @@ def merge_requirements(
     if slot is not None:
         index, prefix = slot
         if added:
-            out[index:index] = [*prefix, *added]
+            out[index:index] = [*prefix, *(line + cr for line in added)]
         elif index == 0:
             while out and not out[0].strip():
                 out.pop(0)
     elif added:
-        while out and not out[-1].strip():
-            out.pop()
-        out.extend([*([""] if out else []), header, *added])
+        if out and cr and not out[-1].endswith(cr):
+            out[-1] += cr  # the last line had no line break: it gets the file's own
+        separator = [cr] if out and out[-1].strip() else []
+        out.extend([*separator, header + cr, *(line + cr for line in added)])
+        final_newline = True  # the end of the file is our block now
 
-    while out and not out[-1].strip():
-        out.pop()
-    text = "\n".join(out) + "\n" if out else ""
+    text = "\n".join(out) + ("\n" if final_newline else "") if out else ""
     if text == base:
         return MergeResult(text=None, added=added, created_from=None)
     return MergeResult(text=text, added=added, created_from=created_from)

@@ -393,9 +393,10 @@ def test_merge_previous_only_matches_exact_lines_under_its_header(tmp_path: Path
     assert result.text == before + "\n" + HEADER.format("dp") + "\nscipy\n"
 
 
-def test_merge_trims_trailing_blank_lines(tmp_path: Path) -> None:
+def test_merge_keeps_trailing_blank_lines(tmp_path: Path) -> None:
+    """They are the user's bytes: the block goes after them, with no extra separator."""
     write(tmp_path / "requirements.in", "kedro\n\n\n\n")
-    assert merge(tmp_path, ["a"]).text == "kedro\n\n" + HEADER.format("dp_alias") + "\na\n"
+    assert merge(tmp_path, ["a"]).text == "kedro\n\n\n\n" + HEADER.format("dp_alias") + "\na\n"
 
 
 # --------------------------------------------------------------------------- compile

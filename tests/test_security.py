@@ -549,3 +549,78 @@ def test_pull_save_writes_no_credentials_into_the_manifest(
     pyproject = (consumer / "pyproject.toml").read_text(encoding="utf-8")
     assert f'"{url}"' in pyproject
     _secret_free(result.out, result.err, pyproject)
+
+
+# --------------------------------------------------------------------------- item 12
+
+
+def _beta_requiring(folder: Path, version: str, *requires: str) -> Path:
+    members: dict[str, str | bytes] = {
+        "PKG-INFO": pkg_info(name="beta", version=version, requires=requires),
+        "beta/__init__.py": "",
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_sdist(folder / f"beta-{version}.tar.gz", members, top=f"beta-{version}")
+
+
+BLOCK = "# Additional requirements from micro-package `beta`:"
+
+
+@pytest.mark.parametrize(
+    ("original", "appended"),
+    [
+        # CRLF stays CRLF, and our lines follow it
+        ("kedro~=0.19\r\n# mine\r\npandas>=1.0\r\n", f"\r\n{BLOCK}\r\nscipy\r\n"),
+        # a form feed, a vertical tab, NEL, U+2028/2029 in a comment do not split the line
+        ("kedro\n# page\fbreak\n-r other.txt\n", f"\n{BLOCK}\nscipy\n"),
+        ("kedro\n# a\vb\x1cc\x85d\u2028e\u2029f\n", f"\n{BLOCK}\nscipy\n"),
+        # a UTF-8 BOM and blank lines at the end are the user's
+        ("\ufeffkedro\n\n\n", f"{BLOCK}\nscipy\n"),
+        # no final newline: the last line gets one (in the file's style) before our block
+        ("kedro\npandas", f"\n\n{BLOCK}\nscipy\n"),
+        ("kedro\r\npandas", f"\r\n\r\n{BLOCK}\r\nscipy\r\n"),
+    ],
+)
+def test_requirements_in_is_kept_byte_for_byte_outside_our_block(
+    consumer: Path, tmp_path: Path, cli, original: str, appended: str
+) -> None:
+    req_in = consumer / "requirements.in"
+    req_in.write_bytes(original.encode("utf-8"))
+    result = cli("pull", str(_beta_requiring(tmp_path / "v1", "0.1", "scipy")))
+    assert result.code == 0, result.err
+    assert req_in.read_bytes() == (original + appended).encode("utf-8")
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("final_newline", [True, False])
+@pytest.mark.parametrize("edited_block", [False, True])
+def test_an_upgrade_replaces_only_our_block(
+    consumer: Path, tmp_path: Path, cli, eol: str, final_newline: bool, edited_block: bool
+) -> None:
+    req_in = consumer / "requirements.in"
+    head = f"kedro{eol}# page\fbreak{eol}"
+    req_in.write_bytes(head.encode())
+    assert cli("pull", str(_beta_requiring(tmp_path / "v1", "0.1", "scipy"))).code == 0
+    block = f"{eol}{BLOCK}{eol}scipy{eol}"
+    assert req_in.read_bytes() == (head + block).encode()
+    if edited_block:  # a local edit of our block: the 3-way path
+        block = block.replace(f"scipy{eol}", f"requests{eol}scipy{eol}")
+    tail = f"{eol}# mine{eol}numpy" + (eol if final_newline else "")
+    req_in.write_bytes((head + block + tail).encode())
+    result = cli("pull", str(_beta_requiring(tmp_path / "v2", "0.2", "scipy>=1.1")))
+    assert result.code == 0, result.err
+    new_block = (
+        f"{eol}{BLOCK}{eol}" + ("requests" + eol if edited_block else "") + f"scipy>=1.1{eol}"
+    )
+    assert req_in.read_bytes() == (head + new_block + tail).encode()
+
+
+def test_a_requirements_in_that_is_not_utf8_is_refused(consumer: Path, tmp_path: Path, cli) -> None:
+    (consumer / "requirements.in").write_bytes(b"kedro\n# caf\xe9\n")
+    before = tree_snapshot(consumer, with_state=True, folders=True)
+    assert_refused(
+        cli("pull", str(_beta_requiring(tmp_path / "v1", "0.1", "scipy"))),
+        consumer,
+        before,
+        "is not UTF-8 (byte 0xe9 on line 2)",
+    )
