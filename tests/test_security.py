@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
+import subprocess
+import sys
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -624,3 +627,66 @@ def test_a_requirements_in_that_is_not_utf8_is_refused(consumer: Path, tmp_path:
         before,
         "is not UTF-8 (byte 0xe9 on line 2)",
     )
+
+
+# --------------------------------------------------------------------------- item 11: read-only
+
+
+def _can_mount_read_only(folder: Path) -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            f"mount --bind '{folder}' '{folder}' && "
+            f"mount -o remount,bind,ro '{folder}' && ! touch '{folder}/.probe'",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0 and not (folder / ".probe").exists()
+
+
+def _run_with_read_only(
+    project: Path, read_only: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``micropkg <args>`` in ``project`` with ``read_only`` really unwritable.
+
+    As root (permissions not enforced) a read-only bind mount in a private mount namespace
+    gives EROFS; otherwise the folders lose their write bits (EACCES).
+    """
+    command = [sys.executable, "-m", "micropkg_tasks", *args]
+    if os.geteuid() == 0:
+        if not _can_mount_read_only(read_only):
+            pytest.skip("running as root without the right to make a read-only bind mount")
+        script = (
+            f"mount --bind '{read_only}' '{read_only}' && "
+            f"mount -o remount,bind,ro '{read_only}' && exec \"$@\""
+        )
+        return run(["unshare", "-m", "sh", "-c", script, "sh", *command], cwd=project, check=False)
+    folders = [read_only, *(p for p in read_only.rglob("*") if p.is_dir())]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        return run(command, cwd=project, check=False)
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("where", ["project", "dist"])
+def test_package_in_a_read_only_project(consumer: Path, where: str) -> None:
+    add_pipeline(consumer, "beta", "consumer_pkg")
+    read_only = consumer if where == "project" else consumer / "dist"
+    read_only.mkdir(exist_ok=True)
+    before = tree_snapshot(consumer, with_state=where == "project", folders=True)
+    proc = _run_with_read_only(consumer, read_only, "package", "pipelines.beta")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    error = one_error_line(proc.stderr)
+    assert "Read-only file system" in error or "Permission denied" in error
+    assert tree_snapshot(consumer, with_state=where == "project", folders=True) == before
+    dist = consumer / "dist"
+    assert not dist.exists() if where == "project" else not any(dist.iterdir())
