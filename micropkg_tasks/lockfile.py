@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ._compat import toml_string, tomllib
-from .errors import PullError
+from .errors import ManifestError, PullError
+from .manifest import pull_entry
 from .names import describe_character, shown, unsafe_character
 from .project import Project
 
@@ -174,13 +175,24 @@ def _read_entry(path: Path, module: str, item: object) -> LockEntry:
             raise reader.error(f"lists the file '{shown(rel)}': {problem}")
         if not _is_hex64(digest):
             raise reader.error(f"lists the file '{shown(rel)}' with an invalid sha256")
+    options = reader.table("options")
+    try:  # upgrades pull again with these options: they become paths
+        pull_entry(
+            source,
+            alias=options.get("alias"),
+            destination=options.get("destination"),
+            env=options.get("env"),
+            where="the lock",
+        )
+    except ManifestError as exc:
+        raise reader.error(f"has an invalid option: {exc}") from None
     return LockEntry(
         module=module,
         source=source,
         sha256=sha256,
         version=reader.optional_string("version"),
         package=package,
-        options=reader.table("options"),
+        options=options,
         requirements=reader.strings("requirements"),
         files=files,
         conflicts=_conflicts(reader),
@@ -240,7 +252,7 @@ def check_lock_paths(lock: Lock, project: Project) -> None:
     resolved = [root.resolve() for root in roots]
     checked: dict[str, bool] = {}
     for entry in lock.entries.values():
-        for rel in entry.files:
+        for rel in (*entry.files, *entry.conflicts):
             index = next((i for i, p in enumerate(prefixes) if rel.startswith(p)), None)
             if index is not None:
                 folder = rel.rpartition("/")[0]

@@ -92,7 +92,7 @@ class StatusRow:
 
 def _target_name(entry: PullEntry, package: str) -> str:
     if entry.alias:
-        return entry.alias
+        return validate_alias(entry.alias)  # it becomes a folder name, whoever built the entry
     try:
         return validate_alias(package)
     except ManifestError as exc:

@@ -344,6 +344,18 @@ LOCK_HEAD = 'version = 1\n\n[micropkg."beta"]\nsource = "x.tar.gz"\nsha256 = "' 
             "is not a module path",
         ),
         (b"version = 1\n# caf\xe9\n", "Cannot read"),
+        (
+            LOCK_HEAD + 'package = "beta"\noptions = {env = "../../outside"}\n',
+            "has an invalid option: Invalid env '../../outside'",
+        ),
+        (
+            LOCK_HEAD + 'package = "beta"\noptions = {alias = "../x"}\n',
+            "has an invalid option: '../x' is not a valid Python package name",
+        ),
+        (
+            LOCK_HEAD + 'package = "beta"\noptions = {destination = "/etc/cron.d"}\n',
+            "an absolute path",
+        ),
     ],
 )
 def test_a_lock_with_wrong_types_is_a_clean_error(
