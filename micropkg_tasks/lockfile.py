@@ -251,6 +251,20 @@ def check_lock_paths(lock: Lock, project: Project) -> None:
     prefixes = [project.rel(root) + "/" for root in roots]
     resolved = [root.resolve() for root in roots]
     checked: dict[str, bool] = {}
+    real_folders: dict[str, Path] = {"": project.root.resolve()}
+
+    def real(folder: str) -> Path:
+        # Component by component, each folder once: one lstat per distinct folder, where
+        # Path.resolve() stats every component of every folder (a third of a no-op pull).
+        # Lock paths hold no '.', '..' or empty parts (read_lock checked them).
+        found = real_folders.get(folder)
+        if found is None:
+            parent, _, name = folder.rpartition("/")
+            candidate = real(parent) / name
+            found = candidate.resolve() if candidate.is_symlink() else candidate
+            real_folders[folder] = found
+        return found
+
     for entry in lock.entries.values():
         for rel in (*entry.files, *entry.conflicts):
             index = next((i for i, p in enumerate(prefixes) if rel.startswith(p)), None)
@@ -258,8 +272,8 @@ def check_lock_paths(lock: Lock, project: Project) -> None:
                 folder = rel.rpartition("/")[0]
                 inside = checked.get(folder)
                 if inside is None:
-                    real = (project.root / folder).resolve()
-                    inside = real == resolved[index] or resolved[index] in real.parents
+                    where = real(folder)
+                    inside = where == resolved[index] or resolved[index] in where.parents
                     checked[folder] = inside
                 if inside:
                     continue

@@ -24,6 +24,9 @@ __all__ = [
 #: ``splitlines()``, so any of these inside one requirement starts a new line (an option line).
 LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
+# LINE_BREAKS, Unicode's Cc (U+0000-U+001F, U+007F-U+009F) and Cs (lone surrogates): one C-speed
+# search instead of a category look-up per character (every string of the lock goes through it).
+_UNSAFE_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _WORD_RE = re.compile(r"\w+")  # always fullmatch: ``$`` also matches before a final newline
 _PEP503_RE = re.compile(r"[-_.]+")
 
@@ -36,11 +39,9 @@ def unsafe_character(text: str, *, allow: str = "") -> str | None:
     Lone surrogates are what undecodable bytes become (``surrogateescape``). Characters in
     ``allow`` (a tab in a requirement, say) are accepted.
     """
-    for char in text:
-        if char in allow:
-            continue
-        if char in LINE_BREAKS or unicodedata.category(char) in ("Cc", "Cs"):
-            return char
+    for match in _UNSAFE_RE.finditer(text):
+        if match[0] not in allow:
+            return match[0]
     return None
 
 

@@ -702,3 +702,18 @@ def test_package_in_a_read_only_project(consumer: Path, where: str) -> None:
     assert tree_snapshot(consumer, with_state=where == "project", folders=True) == before
     dist = consumer / "dist"
     assert not dist.exists() if where == "project" else not any(dist.iterdir())
+
+
+def test_unsafe_character_is_exactly_line_breaks_controls_and_surrogates() -> None:
+    # unsafe_character is one regex search (it runs on every string of the lock); it must
+    # agree with its definition on every code point.
+    import unicodedata
+
+    from micropkg_tasks.names import LINE_BREAKS, unsafe_character
+
+    for cp in range(0x110000):
+        char = chr(cp)
+        expected = char in LINE_BREAKS or unicodedata.category(char) in ("Cc", "Cs")
+        assert (unsafe_character(f"ok{char}ok") == char) is expected, hex(cp)
+    assert unsafe_character("a\tb", allow="\t") is None
+    assert unsafe_character("a\tb\n", allow="\t") == "\n"
