@@ -49,7 +49,7 @@ _MODULE_SUFFIXES = (".py", ".so", ".pyd")
 _COLLECTIONS = (ast.Tuple, ast.List, ast.Set)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
-# Flags of the tree walk: inside an f-string, inside an annotation.
+# Flags of the tree walk: inside an f-string's format spec, inside an annotation.
 _IN_FSTRING = 1
 _IN_ANNOTATION = 2
 # Kinds of scope. Python's rules: a comprehension is a scope of its own; the names a class
@@ -136,11 +136,14 @@ def rewrite_source(
 
     Rewritten, in every syntactic position (decorators, defaults, annotations, class bodies,
     lambdas, comprehensions, f-string expressions, ...): ``import`` and ``from ... import``
-    statements, dotted attribute chains rooted in a bare ``import old...``, string annotations
-    (parsed and rewritten as code), and str literals whose text starts with the dotted path
-    (``mock.patch("old.nodes.log")``; any prefix but ``b``, triple-quoted, or the leading text
-    of an f-string, ``f"old.nodes.{name}"``). Relative imports, comments, docstrings and bytes
-    are never changed.
+    statements, dotted references ``old.nodes.f`` whose root name resolves, by Python's
+    scoping, to a scope binding it only by imports (before and after the rewrite), string
+    annotations (parsed and rewritten as code), and str literals whose text starts with the
+    dotted path (``mock.patch("old.nodes.log")``; any prefix but ``b``, triple-quoted, or the
+    leading text of an f-string, ``f"old.nodes.{name}"``). Relative imports, comments,
+    docstrings and bytes are never changed. References left alone because the name is bound
+    to something else as well, or because new's root name is captured where they are, are
+    warned.
 
     Warnings (never rewritten) name ``filename`` and the line: relative imports climbing out
     of the micro-package (when ``package_depth``, the number of package levels between the
@@ -713,10 +716,7 @@ class _Rewriter:
                 continue
             if isinstance(node, ast.Constant):
                 value = node.value
-                if (
-                    isinstance(value, str) and not flags & _IN_FSTRING
-                    and id(node) not in docstrings
-                ):  # fmt: skip
+                if isinstance(value, str) and id(node) not in docstrings:
                     if flags & _IN_ANNOTATION:
                         if self.old_parts[0] in value:
                             annotations.append((node, scope))
@@ -801,9 +801,17 @@ class _Rewriter:
                 push((node.value, scope, flags))
                 continue
             elif isinstance(node, ast.JoinedStr):
+                # The literal text is read by visit_fstring (before Python 3.12 its parts have
+                # no exact positions); the expressions are code, strings in them included. A
+                # format spec is a JoinedStr too, whose text is not a module path.
                 if not flags & _IN_FSTRING:
                     fstrings.append(node)
-                flags |= _IN_FSTRING
+                for part in node.values:
+                    if isinstance(part, ast.FormattedValue):
+                        push((part.value, scope, flags & ~_IN_FSTRING))
+                        if part.format_spec is not None:
+                            push((part.format_spec, scope, flags | _IN_FSTRING))
+                continue
             elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
                 if node.name:
                     self.bind_both(scope, node.name, _OTHER)

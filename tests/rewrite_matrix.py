@@ -491,14 +491,17 @@ CASES: dict[str, tuple[str, object]] = {
     ),
     "fstring-expressions": _case(
         """
+        import importlib
+
         import PKG.mhelp
 
 
         def check():
             width = 4
-            return f"{PKG.mhelp.VALUE}-{PKG.mhelp.VALUE!r:>{width}}-{PKG.mhelp.TABLE['a']}"
+            module = f"{importlib.import_module('PKG.mhelp').VALUE}"
+            return f"{PKG.mhelp.VALUE}-{PKG.mhelp.VALUE!r:>{width}}-{PKG.mhelp.TABLE['a']}", module
         """,
-        "42-  42-1",
+        ("42-  42-1", "42"),
     ),
     "fstring-literal-text": _case(
         """

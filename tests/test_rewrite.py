@@ -501,6 +501,9 @@ def test_string_literal_forms() -> None:
         '    rf"demo_proj.pipelines.data_proc.nodes.{name}",\n'
         '    "demo_proj.pipelines.data_proc." f"{name}",\n'
         '    f"demo_proj.pipelines.data_proc",\n'
+        # code inside an f-string, even inside its format spec
+        "    f\"x{patch('demo_proj.pipelines.data_proc.nodes')!r:>"
+        "{f'demo_proj.pipelines.data_proc'}}\",\n"
         ")\n"
     )
     assert pack(source) == (
@@ -516,6 +519,7 @@ def test_string_literal_forms() -> None:
         '    rf"dp_alias.nodes.{name}",\n'
         '    "dp_alias." f"{name}",\n'
         '    f"dp_alias",\n'
+        "    f\"x{patch('dp_alias.nodes')!r:>{f'dp_alias'}}\",\n"
         ")\n"
     )
 

@@ -150,7 +150,6 @@ def build(tmp: Path, layout: Layout, lay_out_code: Callable[[Path], None]) -> Bu
 
 def handmade(code: Path) -> None:
     write(code / "__init__.py", '"""A micro-package made for the position matrix."""\n')
-    (code / "__init__.py").write_text('__version__ = "0.1"\n')
 
 
 # click's package folder, as installed in the test venv (the test extras require click).
