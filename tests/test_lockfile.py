@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,84 @@ def test_render_reuses_unchanged_blocks_and_renders_replaced_entries(tmp_path: P
     path.write_text(text, encoding="utf-8")
     assert read_lock(path) == Lock({"a": newer, "b": two})
     assert "a-0.1" not in text
+
+
+def _odd_entry(rng: random.Random, i: int) -> LockEntry:
+    alphabet = "abcxyz_-./ é中😀'#=[]{},\\\"\t\x7f"
+    text = lambda: "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12)))  # noqa: E731
+    return LockEntry(
+        module=f"pipelines.m{i}" if rng.random() < 0.8 else text() or "x",
+        source=text(),
+        sha256=f"{i:064x}",
+        version=text() if rng.random() < 0.7 else None,
+        package=text(),
+        options={rng.choice(["alias", "env", "destination", "x-y"]): text() for _ in range(3)},
+        requirements=tuple(text() for _ in range(rng.randrange(0, 3))),
+        files={text(): f"{j:064x}" for j in range(rng.randrange(0, 4))},
+    )
+
+
+def test_fast_lock_parse_agrees_with_tomllib_or_defers_to_it() -> None:
+    # The written lock is read without tomllib when it has exactly render_lock's shape; the
+    # result must be what tomllib gives, and anything else must be left to tomllib.
+    import micropkg_tasks.lockfile as lockfile
+    from micropkg_tasks._compat import tomllib
+
+    rng = random.Random(7)
+    fast_hits = 0
+    for round_ in range(300):
+        entries = [_odd_entry(rng, i) for i in range(rng.randrange(0, 5))]
+        text = render_lock(Lock({e.module: e for e in entries}))
+        if round_ % 3 == 1:  # damage it: a line changed, duplicated, reordered or dropped
+            lines = text.split("\n")
+            k = rng.randrange(len(lines))
+            choice = rng.randrange(4)
+            if choice == 0:
+                lines[k] = lines[k].replace(" = ", "=", 1)
+            elif choice == 1:
+                lines.insert(k, lines[k])
+            elif choice == 2:
+                lines.insert(rng.randrange(len(lines)), lines.pop(k))
+            else:
+                del lines[k]
+            text = "\n".join(lines)
+        fast = lockfile._parse_written(text)
+        try:
+            expected = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            assert fast is None, text
+            continue
+        if fast is not None:
+            fast_hits += 1
+            assert fast == expected, text
+    assert fast_hits > 50
+    plain = LockEntry(
+        "pipelines.ds",
+        "dist/ds-0.1.tar.gz",
+        "a" * 64,
+        "0.1",
+        "ds",
+        {"alias": "ds"},
+        ("pandas>=1.0",),
+        {"src/p/pipelines/ds/a.py": "b" * 64},
+    )
+    assert lockfile._parse_written(render_lock(Lock({"pipelines.ds": plain}))) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version = 01\n",
+        'version = 1\nother = "x"\n',
+        'version = 1\n[micropkg."a".files]\n"x" = "y"\n',
+        'version = 1\n[micropkg."a"]\nsource = "x\\\\y"\n',
+        'version = 1\n[micropkg."a"]\nsource = "x" # comment\n',
+        'version = 1\r\n[micropkg."a"]\r\nsource = "x"\r\n',
+        'version = 1\n[micropkg."a"]\noptions = {a = "1",b = "2"}\n',
+        'version = 1\n[micropkg."a"]\nrequirements = [\n    "x",\n',
+    ],
+)
+def test_fast_lock_parse_leaves_anything_unusual_to_tomllib(text: str) -> None:
+    import micropkg_tasks.lockfile as lockfile
+
+    assert lockfile._parse_written(text) is None
