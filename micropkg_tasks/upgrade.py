@@ -82,17 +82,18 @@ def upgrade_entry(
     dry_run: bool = False,
 ) -> UpgradeResult:
     """Pull ``row.newest`` over ``row.module`` (nothing when it is not newer)."""
-    if not row.outdated or row.newest is None:
+    newest = row.newest
+    if not row.outdated or newest is None:
         return UpgradeResult(row)
     lock = read_project_lock(project)
-    entry = _pull_entry(lock.entries[row.module], row.newest.source)
+    entry = _pull_entry(lock.entries[row.module], newest.source)
     if dry_run:
         plan, _ = fetch_and_plan(project, entry, base=project.root, force=force, markers=markers)
         return UpgradeResult(row, plan=plan)
     edited: list[bytes] = []
 
     def manifest(plan: PullPlan) -> dict[Path, bytes]:
-        text = _manifest_edit(project, row.source, row.newest.source, plan)  # type: ignore[union-attr]
+        text = _manifest_edit(project, row.source, newest.source, plan)
         if text is None:
             return {}
         edited.append(text)
