@@ -428,7 +428,7 @@ def _translate(
     for err in chain:
         status = _status(err)
         if status is not None and status >= 400 and status != 404:
-            reason = getattr(err, "message", "") or ""
+            reason = getattr(err, "message", "") or _error_code(err) or ""
             reason = f" {_one_line(str(reason))}" if reason else ""
             return SourceError(f"HTTP error {status}{reason} from {shown}")
     for err in chain:
