@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import ManifestError, MicropkgError
+from .names import shown
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -96,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--fs-args", default=None, metavar="FILE", help="fsspec options (YAML)")
     pull.add_argument(
         "--force", action="store_true", help="overwrite files that were changed locally"
+    )
+    pull.add_argument(
+        "--timeout",
+        default=None,
+        metavar="SECONDS",
+        help="give up on a remote source silent this long (connecting or between reads; "
+        "default: 60)",
     )
     pull.add_argument(
         "--save",
@@ -297,6 +305,19 @@ def _cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str | None) -> float | None:
+    """``--timeout``: a positive, finite number of seconds (``None`` when not given)."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 < value < float("inf")):
+        raise ManifestError(f"--timeout must be a positive number of seconds, got '{shown(text)}'.")
+    return value
+
+
 def _cmd_pull(args: argparse.Namespace) -> int:
     from .manifest import pull_entry
     from .messages import describe_plan, markers_message, pull_message
@@ -306,7 +327,9 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     from .tasks import TaskContext
 
     _one_of(args.source, args.all_flag, "a package path", "pull")
+    timeout = _seconds(args.timeout)
     ctx = TaskContext.load(Path.cwd())
+    ctx.timeout = timeout
     if args.all_flag:
         if args.dry_run:
             raise ManifestError("--dry-run previews one pull: give a package path.")
@@ -354,7 +377,12 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     if args.dry_run:
         with project_lock(ctx.project, create=False):
             plan, _ = fetch_and_plan(
-                ctx.project, entry, base=ctx.project.root, force=args.force, markers=markers
+                ctx.project,
+                entry,
+                base=ctx.project.root,
+                force=args.force,
+                markers=markers,
+                timeout=timeout,
             )
         print(describe_plan(ctx.project, plan))
         return 1 if plan.conflicts or plan.marked else 0
@@ -366,6 +394,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
             force=args.force,
             markers=markers,
             also=_saver(ctx.project, entry) if args.save else None,
+            timeout=timeout,
         )
     for warning in result.plan.warnings:
         print(f"Warning: {warning}", file=sys.stderr)

@@ -475,14 +475,20 @@ def _prune_empty_dirs(project: Project, removed: tuple[Path, ...]) -> None:
             folder = folder.parent
 
 
-def _fetch(entry: PullEntry, base: Path, workdir: Path) -> Fetched:
-    from .sources import fetch, load_fs_args
+def _fetch(entry: PullEntry, base: Path, workdir: Path, timeout: float | None) -> Fetched:
+    from .sources import DEFAULT_TIMEOUT, fetch, load_fs_args
 
     fs_args = None
     if entry.fs_args:
         fs_args_path = Path(entry.fs_args)
         fs_args = load_fs_args(fs_args_path if fs_args_path.is_absolute() else base / fs_args_path)
-    return fetch(entry.source, workdir / "download", base=base, fs_args=fs_args)
+    return fetch(
+        entry.source,
+        workdir / "download",
+        base=base,
+        fs_args=fs_args,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+    )
 
 
 def fetch_and_plan(
@@ -493,15 +499,17 @@ def fetch_and_plan(
     force: bool = False,
     markers: bool = False,
     lock_file: LockFile | None = None,
+    timeout: float | None = None,
 ) -> tuple[PullPlan, Lock]:
     """Fetch ``entry.source`` and plan its pull (nothing in the project is written).
 
     ``lock_file``: the run's view of ``micropkg.lock`` (parsed once per run, not per entry).
+    ``timeout``: seconds a remote source may stay silent (default ``DEFAULT_TIMEOUT``).
     """
     lock = (lock_file or LockFile(project)).current()
     with tempfile.TemporaryDirectory(prefix="micropkg-pull-") as tmp:
         workdir = Path(tmp)
-        fetched = _fetch(entry, base, workdir)
+        fetched = _fetch(entry, base, workdir, timeout)
         plan = plan_pull(
             project,
             entry,
@@ -524,6 +532,7 @@ def pull(
     markers: bool = False,
     also: Callable[[PullPlan], dict[Path, bytes]] | None = None,
     lock_file: LockFile | None = None,
+    timeout: float | None = None,
 ) -> PullResult:
     """Fetch ``entry.source`` and pull it into ``project`` (atomically), 3-way merging local
     edits; the pulled sdist is kept in the cache (the base of the next upgrade).
@@ -535,7 +544,7 @@ def pull(
     lock_file = lock_file or LockFile(project)
     with tempfile.TemporaryDirectory(prefix="micropkg-pull-") as tmp:
         workdir = Path(tmp)
-        fetched = _fetch(entry, base, workdir)
+        fetched = _fetch(entry, base, workdir, timeout)
         plan = plan_pull(
             project,
             entry,

@@ -52,6 +52,8 @@ class TaskContext:
     force: bool = False
     markers: bool = False
     """``--merge=markers``: pulls write conflict markers instead of refusing."""
+    timeout: float | None = None
+    """``--timeout``: seconds a remote source may stay silent (``None``: the default)."""
     plans: dict[str, PackagePlan] = field(default_factory=dict)
     config_indexes: dict[str, ConfigIndex] = field(default_factory=dict)
     _lock_file: LockFile | None = None
@@ -112,9 +114,17 @@ def default_config(project_root: Path, user_doit: dict[str, Any] | None = None) 
 class RemoteUnchanged:
     """doit ``uptodate``: True while the remote object keeps the ukey/ETag seen last time."""
 
-    def __init__(self, url: str, fs_args_file: Path | None = None) -> None:
-        self.url, self.fs_args_file = url, fs_args_file
+    def __init__(
+        self, url: str, fs_args_file: Path | None = None, timeout: float | None = None
+    ) -> None:
+        self.url, self.fs_args_file, self.timeout = url, fs_args_file, timeout
         self.key: str | None = None
+
+    def _key(self) -> str | None:
+        from .sources import DEFAULT_TIMEOUT, remote_key
+
+        timeout = DEFAULT_TIMEOUT if self.timeout is None else self.timeout
+        return remote_key(self.url, self.fs_args, timeout=timeout)
 
     @property
     def fs_args(self) -> dict[str, Any] | None:
@@ -128,19 +138,15 @@ class RemoteUnchanged:
         task.value_savers.append(self._save)
 
     def _save(self) -> dict[str, Any]:
-        from .sources import remote_key
-
         try:
-            self.key = remote_key(self.url, self.fs_args)
+            self.key = self._key()
         except MicropkgError:
             self.key = None
         return {"remote_key": self.key}
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
-        from .sources import remote_key
-
         try:
-            key = remote_key(self.url, self.fs_args)
+            key = self._key()
         except MicropkgError:
             return False
         return key is not None and values.get("remote_key") == key
@@ -166,14 +172,25 @@ def _run_package(
 
 
 def _run_pull(
-    project: Project, entry: PullEntry, force: bool, lock_file: LockFile, markers: bool = False
+    project: Project,
+    entry: PullEntry,
+    force: bool,
+    lock_file: LockFile,
+    markers: bool = False,
+    timeout: float | None = None,
 ) -> dict[str, Any] | TaskFailed:
     from .messages import markers_message, pull_message
     from .pull import pull
 
     try:
         result = pull(
-            project, entry, base=project.root, force=force, lock_file=lock_file, markers=markers
+            project,
+            entry,
+            base=project.root,
+            force=force,
+            lock_file=lock_file,
+            markers=markers,
+            timeout=timeout,
         )
     except MicropkgError as exc:
         return TaskFailed(str(exc))
@@ -319,7 +336,9 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
     task: dict[str, Any] = {
         "name": name,
         "doc": f"Pull {public_url(entry.source)}",
-        "actions": [(_run_pull, [project, entry, ctx.force, ctx.lock_file, ctx.markers])],
+        "actions": [
+            (_run_pull, [project, entry, ctx.force, ctx.lock_file, ctx.markers, ctx.timeout])
+        ],
         "uptodate": uptodate,
         "verbosity": 1,
     }
@@ -328,7 +347,7 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
         task["file_dep"] = [project.rel(local_path(entry.source, base))]
     elif is_remote(entry.source):
         fs_file = base / entry.fs_args if entry.fs_args else None  # an absolute path stays
-        uptodate.append(RemoteUnchanged(entry.source, fs_file))
+        uptodate.append(RemoteUnchanged(entry.source, fs_file, ctx.timeout))
     elif not is_pinned(entry.source):
         uptodate.append(False)  # an unpinned index requirement may resolve to a new release
     return task

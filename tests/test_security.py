@@ -717,3 +717,28 @@ def test_unsafe_character_is_exactly_line_breaks_controls_and_surrogates() -> No
         assert (unsafe_character(f"ok{char}ok") == char) is expected, hex(cp)
     assert unsafe_character("a\tb", allow="\t") is None
     assert unsafe_character("a\tb\n", allow="\t") == "\n"
+
+
+def test_pull_timeout_option(consumer: Path, silent_server: str, cli) -> None:
+    url = f"{silent_server}/x-0.1.tar.gz"
+    before = tree_snapshot(consumer, with_state=True, folders=True)
+    error = assert_refused(cli("pull", url, "--timeout", "0.5"), consumer, before)
+    assert error.startswith(f"Error: No answer from {url} after 0.5 s"), error
+    dry = cli("pull", url, "--timeout", "0.5", "--dry-run")
+    assert dry.code == 1 and "No answer from" in one_error_line(dry.err)
+    with (consumer / "pyproject.toml").open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[tool.kedro.micropkg.pull]\n"{url}" = {{}}\n')
+    result = cli("pull", "--all", "--timeout", "0.5")
+    assert result.code == 1
+    assert "No answer from" in one_error_line(result.err)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "inf", "nan"])
+def test_a_bad_timeout_is_refused(consumer: Path, good_sdist: Path, cli, value: str) -> None:
+    before = tree_snapshot(consumer, with_state=True, folders=True)
+    assert_refused(
+        cli("pull", str(good_sdist), "--timeout", value),
+        consumer,
+        before,
+        "--timeout must be a positive number of seconds",
+    )
