@@ -14,19 +14,15 @@ from .names import (
     unsafe_character,
     validate_alias,
 )
+from .options import manifest_field, manifest_keys
 
 __all__ = [
-    "PACKAGE_KEYS",
-    "PULL_KEYS",
     "Manifest",
     "PackageEntry",
     "PullEntry",
     "load_manifest",
     "manifest_table",
 ]
-
-PACKAGE_KEYS = ("alias", "destination", "env")
-PULL_KEYS = ("alias", "destination", "env", "fs-args", "fs_args", "sha256")
 
 KEDRO_TABLE = "tool.kedro.micropkg"
 OWN_TABLE = "tool.micropkg"
@@ -110,9 +106,10 @@ def _dotted_key_hint(key: str, value: Mapping[str, Any], allowed: tuple[str, ...
     return ".".join(path) if len(path) > 1 else None
 
 
-def _entries(
-    section: Any, where: str, allowed: tuple[str, ...]
-) -> list[tuple[str, dict[str, Any]]]:
+def _entries(section: Any, where: str, command: str) -> list[tuple[str, dict[str, Any]]]:
+    """The entries of a manifest table as (key, {option name: value}), checked against the
+    keys the option table allows for ``command``."""
+    allowed = manifest_keys(command)
     if section is None:
         return []
     if not isinstance(section, Mapping):
@@ -133,15 +130,25 @@ def _entries(
             if option not in allowed:
                 raise ManifestError(
                     f"Unknown key '{option}' in entry \"{key}\" of [{where}]; allowed keys: "
-                    f"{', '.join(k for k in allowed if k != 'fs_args')}."
+                    f"{', '.join(manifest_keys(command, primary=True))}."
                 )
+        fields: dict[str, Any] = {}
+        given: dict[str, str] = {}
         for option, value in spec.items():
             if not isinstance(value, str) or not value:
                 raise ManifestError(
                     f"Key '{option}' in entry \"{key}\" of [{where}] must be a non-empty "
                     f"string, got {value!r}."
                 )
-        result.append((key, dict(spec)))
+            name = manifest_field(option)
+            if name in given:
+                first, second = sorted((given[name], option), key=allowed.index)
+                raise ManifestError(
+                    f"Entry \"{key}\" in [{where}] sets both '{first}' and '{second}'; keep one."
+                )
+            given[name] = option
+            fields[name] = value
+        result.append((key, fields))
     return result
 
 
@@ -208,7 +215,7 @@ def load_manifest(pyproject: Mapping[str, Any], *, source_prefix: str = "") -> M
 
     packages = []
     where = f"{table}.package"
-    for key, spec in _entries(root.get("package"), where, PACKAGE_KEYS):
+    for key, spec in _entries(root.get("package"), where, "package"):
         try:
             packages.append(
                 package_entry(key, **spec, source_prefix=source_prefix, where=f"[{where}]")
@@ -225,14 +232,9 @@ def load_manifest(pyproject: Mapping[str, Any], *, source_prefix: str = "") -> M
 
     pulls = []
     where = f"{table}.pull"
-    for key, spec in _entries(root.get("pull"), where, PULL_KEYS):
-        if "fs-args" in spec and "fs_args" in spec:
-            raise ManifestError(
-                f"Entry \"{key}\" in [{where}] sets both 'fs-args' and 'fs_args'; keep one."
-            )
-        fs_args = spec.pop("fs-args", None) or spec.pop("fs_args", None)
+    for key, spec in _entries(root.get("pull"), where, "pull"):
         try:
-            pulls.append(pull_entry(key, **spec, fs_args=fs_args, where=f"[{where}]"))
+            pulls.append(pull_entry(key, **spec, where=f"[{where}]"))
         except ManifestError as exc:
             raise ManifestError(f'Entry "{key}" in [{where}]: {exc}') from None
     return Manifest(tuple(packages), tuple(pulls))

@@ -5,9 +5,16 @@ from __future__ import annotations
 from .package import PackageResult
 from .project import Project
 from .pull import PullPlan, PullResult
+from .requirements import BuildResult
 from .sources import public_url
 
-__all__ = ["describe_plan", "markers_message", "package_message", "pull_message"]
+__all__ = [
+    "build_reqs_message",
+    "describe_plan",
+    "markers_message",
+    "package_message",
+    "pull_message",
+]
 
 
 def package_message(project: Project, result: PackageResult, all_mode: bool) -> str:
@@ -66,3 +73,11 @@ def markers_message(plan: PullPlan) -> str:
         f"{len(plan.marked)} file(s) of '{plan.module}' have conflict markers to resolve (edit "
         f"them, then 'micropkg status' shows them clean):\n{listing}"
     )
+
+
+def build_reqs_message(project: Project, result: BuildResult) -> str:
+    """``Compiled requirements.in into requirements.txt.`` or ``... is up to date.``"""
+    req_in, req_txt = project.rel(result.requirements_in), project.rel(result.requirements_txt)
+    if result.compiled:
+        return f"Compiled {req_in} into {req_txt}."
+    return f"{req_txt} is up to date."

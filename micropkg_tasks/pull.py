@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from collections.abc import Callable
@@ -59,6 +60,8 @@ class PullPlan:
     remove, conflict."""
     marked: tuple[str, ...] = ()
     """Files written with conflict markers (``--merge=markers``)."""
+    remote_key: str | None = None
+    """The remote object's ETag/ukey, read when it was downloaded (None: local or index)."""
 
 
 @dataclass(frozen=True)
@@ -520,7 +523,8 @@ def fetch_and_plan(
             force=force,
             markers=markers,
         )
-    return plan, lock
+    # The key read before the download, not after the run: a change in between is seen next time.
+    return dataclasses.replace(plan, remote_key=fetched.ukey), lock
 
 
 def pull(
@@ -555,6 +559,7 @@ def pull(
             force=force,
             markers=markers,
         )
+        plan = dataclasses.replace(plan, remote_key=fetched.ukey)
         with lock_file.mutex:
             lock = lock_file.current()
             result = apply_plan(project, plan, lock, also=also(plan) if also else None)

@@ -1,4 +1,8 @@
-"""A quiet doit reporter: prints our one-line messages, ``Error: ...`` lines and warnings."""
+"""doit reporters: doit's own lines for ``doit``, quiet ones for the ``micropkg`` CLI.
+
+Both print failures as one ``Error: <message>`` line (the traceback only when verbose) and
+our warnings on stderr.
+"""
 
 from __future__ import annotations
 
@@ -8,39 +12,24 @@ from typing import Any, TextIO
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-__all__ = ["MicropkgReporter"]
+__all__ = ["CliReporter", "DoitStyleReporter"]
 
 
-class MicropkgReporter(ConsoleReporter):  # type: ignore[misc]
-    """Success lines come from the actions' ``message`` value; up-to-date tasks stay silent."""
+class DoitStyleReporter(ConsoleReporter):  # type: ignore[misc]
+    """doit's usual ``.  task`` (executed) and ``-- task`` (up to date) lines, each executed
+    task followed by our one-line message."""
 
-    desc = "micropkg: one line per executed task, errors as 'Error: ...'"
+    desc = "micropkg: doit's task lines, our messages, errors as 'Error: ...'"
     verbose = False
 
     def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
         super().__init__(outstream, options)
-        self.executed: list[str] = []
-        self.failed: list[str] = []
-        self.uptodate: list[str] = []
         self.errstream: TextIO = sys.stderr
 
-    def execute_task(self, task: Any) -> None:
-        """Show the task name only when verbose."""
-        if self.verbose and task.actions and not task.name.startswith("_"):
-            self.write(f".  {task.title()}\n")
-
-    def skip_uptodate(self, task: Any) -> None:
-        """Up-to-date tasks are silent unless verbose."""
-        if task.actions:
-            self.uptodate.append(task.name)
-        if self.verbose and not task.name.startswith("_"):
-            self.write(f"-- {task.title()}\n")
-
     def add_success(self, task: Any) -> None:
-        """Print the action's message and warnings."""
+        """Our warnings (stderr) and message (stdout) after doit's ``.  task`` line."""
         if not task.actions:
             return
-        self.executed.append(task.name)
         values = task.values or {}
         for warning in values.get("warnings", ()):
             self.errstream.write(f"Warning: {warning}\n")
@@ -52,7 +41,6 @@ class MicropkgReporter(ConsoleReporter):  # type: ignore[misc]
         """``Error: <message>`` for our errors; the traceback only when verbose."""
         if isinstance(fail, UnmetDependency):
             return  # a group task whose sub-task failed (--continue): already reported
-        self.failed.append(task.name)
         from .sources import public_url  # tracebacks quote URLs: no credentials in them
 
         if isinstance(fail, TaskFailed) or self.verbose is False:
@@ -69,6 +57,26 @@ class MicropkgReporter(ConsoleReporter):  # type: ignore[misc]
 
     def complete_run(self) -> None:
         """Nothing more to print: failures were printed as they happened."""
+
+
+class CliReporter(DoitStyleReporter):
+    """For the ``micropkg`` CLI, which prints Kedro's messages from the command's result:
+    only errors (and, with ``-v``, doit's task lines)."""
+
+    desc = "micropkg CLI: errors only (task lines with -v)"
+
+    def execute_task(self, task: Any) -> None:
+        """doit's ``.  task`` line, only when verbose."""
+        if self.verbose:
+            super().execute_task(task)
+
+    def skip_uptodate(self, task: Any) -> None:
+        """doit's ``-- task`` line, only when verbose."""
+        if self.verbose:
+            super().skip_uptodate(task)
+
+    def add_success(self, task: Any) -> None:
+        """Silent: the command prints the result."""
 
 
 def _last_line(text: str) -> str:

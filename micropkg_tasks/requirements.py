@@ -638,3 +638,38 @@ def requirements_stale(requirements_in: Path, requirements_txt: Path) -> bool:
         return True
     match = _HASH_RE.search(compiled)
     return match is None or match.group(1) != current
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What :func:`build_requirements` did: compiled, or nothing to do."""
+
+    compiled: bool
+    requirements_in: Path
+    requirements_txt: Path
+
+
+def build_requirements(
+    project_root: Path,
+    requirements_in: Path,
+    requirements_txt: Path,
+    *,
+    extra_args: Sequence[str] = (),
+    backend: str = "pip-tools",
+    force: bool = False,
+) -> BuildResult:
+    """Compile ``requirements.in`` when ``requirements.txt`` is stale, when ``extra_args`` are
+    given or with ``force``; otherwise do nothing. A missing ``requirements.in`` is an error."""
+    if not requirements_in.is_file():
+        raise RequirementsError(
+            f"No {_relative(requirements_in, project_root)} to compile: pull a micro-package "
+            f"first, or copy {_relative(requirements_txt, project_root)} to "
+            f"{_relative(requirements_in, project_root)}."
+        )
+    stale = requirements_stale(requirements_in, requirements_txt)
+    if not (stale or extra_args or force):
+        return BuildResult(False, requirements_in, requirements_txt)
+    compile_requirements(
+        project_root, requirements_in, requirements_txt, extra_args=extra_args, backend=backend
+    )
+    return BuildResult(True, requirements_in, requirements_txt)

@@ -476,8 +476,8 @@ def test_doit_pull_all_offline_compile_then_only_when_requirements_in_changes(
 
     stamp = mtime(root / "requirements.txt")
     before = tree_snapshot(root)
-    again = cli("doit", "pull_all")
-    assert (again.code, again.out, again.err) == (0, "", "")
+    again = cli("doit", "pull_all")  # doit's own lines: nothing ran, everything up to date
+    assert (again.code, again.out, again.err) == (0, "-- pull:data_proc\n-- pull_all\n", "")
     assert mtime(root / "requirements.txt") == stamp
     assert tree_snapshot(root) == before
 
@@ -485,20 +485,22 @@ def test_doit_pull_all_offline_compile_then_only_when_requirements_in_changes(
     append(root / "requirements.in", "beta>=1.5\n")
     result = cli("doit", "build_reqs")
     assert result.code == 0, result.err
-    assert result.out == "Compiled requirements.in into requirements.txt.\n"
+    assert result.out == ".  build_reqs\nCompiled requirements.in into requirements.txt.\n"
     assert mtime(root / "requirements.txt") != stamp
     assert_compiled(root, tmp_path)
     stamp = mtime(root / "requirements.txt")
-    assert cli("doit", "build_reqs").out == ""
+    assert cli("doit", "build_reqs").out == "-- build_reqs\n"
     assert mtime(root / "requirements.txt") == stamp
 
     append(root / "requirements.in", "# a comment changes the input too\n")
     result = cli("doit", "pull_all")
     assert result.code == 0, result.err
-    assert result.out == "Compiled requirements.in into requirements.txt.\n"
+    assert result.out == (
+        "-- pull:data_proc\n.  pull_all\nCompiled requirements.in into requirements.txt.\n"
+    )
     assert_compiled(root, tmp_path)
     stamp = mtime(root / "requirements.txt")
-    assert cli("doit", "pull_all").out == ""
+    assert cli("doit", "pull_all").out == "-- pull:data_proc\n-- pull_all\n"
     assert mtime(root / "requirements.txt") == stamp
 
 
@@ -536,8 +538,8 @@ def test_plain_doit_after_init_shares_state(
 
     stamp = mtime(root / "requirements.txt")
     again = cli("doit", "pull_all")  # the micropkg CLI sees plain doit's state
-    assert (again.code, again.out) == (0, "")
-    assert doit("pull_all") == ""
+    assert (again.code, again.out) == (0, "-- pull:data_proc\n-- pull_all\n")
+    assert doit("pull_all") == "-- pull:data_proc\n-- pull_all\n"
     assert mtime(root / "requirements.txt") == stamp
 
 

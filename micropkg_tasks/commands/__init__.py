@@ -1,2 +1,45 @@
-"""One module per command of the pulled micro-package lifecycle: each declares ``NAME``,
-``HELP``, ``add_arguments(parser)`` and ``run(args) -> exit code``; the CLI registers them."""
+"""The commands: one module each (``build-reqs`` → ``build_reqs.py``), registered in
+:data:`COMMANDS`.
+
+A command module declares ``NAME``, ``HELP`` (one line for ``micropkg --help``) and
+``DESCRIPTION``, and ``run(ctx, values) -> CommandResult``: it does the work through the
+operations and returns a typed result the CLI prints; its options are rows of
+:mod:`micropkg_tasks.options`. The lifecycle commands (diff, outdated, upgrade, remove) still
+use the earlier convention, ``add_arguments(parser)`` and ``run(args) -> exit code`` printing
+their own output; the CLI accepts both.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from ._base import Context, Values
+
+__all__ = ["COMMANDS", "Context", "Values", "command", "is_legacy"]
+
+#: Every command, in the order ``micropkg --help`` lists them.
+COMMANDS: tuple[str, ...] = (
+    "package",
+    "pull",
+    "build-reqs",
+    "status",
+    "init",
+    "diff",
+    "outdated",
+    "upgrade",
+    "remove",
+    "doit",
+)
+
+
+def command(name: str) -> ModuleType:
+    """The module of command ``name``."""
+    if name not in COMMANDS:
+        raise KeyError(name)
+    return importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+
+
+def is_legacy(module: ModuleType) -> bool:
+    """Whether ``module`` declares its own arguments and prints its own output."""
+    return hasattr(module, "add_arguments")

@@ -17,10 +17,12 @@ __all__ = ["locked_project", "modules_of", "pulled_lock"]
 @contextlib.contextmanager
 def locked_project() -> Iterator[Project]:
     """The project around the current folder, with the project lock held."""
-    from ..state import project_lock
+    from ._base import locked
 
     project = load_project(Path.cwd())
-    with project_lock(project):
+    with locked(project) as recovered:
+        if recovered:
+            print(recovered)
         yield project
 
 

@@ -1,0 +1,101 @@
+"""What every command shares: the frozen context, running doit, the lock with recovery."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ManifestError
+from ..project import Project
+from ..result import TaskOutcome
+from ..state import project_lock
+
+__all__ = [
+    "Context",
+    "Values",
+    "doit_run_args",
+    "failure_summary",
+    "locked",
+    "one_of",
+    "run_doit",
+]
+
+Values = Mapping[str, Any]
+"""A command's option values, by the option table's names."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where and how a command runs."""
+
+    cwd: Path
+    verbose: bool = False
+
+
+@contextlib.contextmanager
+def locked(project: Project, *, create: bool = True) -> Iterator[str | None]:
+    """Hold the project lock (see :func:`micropkg_tasks.state.project_lock`); yield the line
+    saying what was recovered from an interrupted run once it is held (None: nothing).
+
+    Every command takes the lock here, so this is where an interrupted pull is finished or
+    rolled back before anything else looks at the project.
+    """
+    with project_lock(project, create=create):
+        yield None
+
+
+@contextlib.contextmanager
+def _chdir(path: Path) -> Iterator[None]:
+    # doit reads [tool.doit] only from a file literally named "pyproject.toml" in the CWD.
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def run_doit(root: Path, loader: Any, doit_args: Sequence[str]) -> int:
+    """Run doit with ``loader`` from the project root; return doit's exit code."""
+    from doit.doit_cmd import DoitMain
+
+    with _chdir(root):
+        main = DoitMain(loader, config_filenames=("pyproject.toml",))
+        main.BIN_NAME = "micropkg doit"
+        return int(main.run(list(doit_args)) or 0)
+
+
+def doit_run_args(values: Values) -> list[str]:
+    """``doit run`` options from ``-n/-P`` and ``--keep-going``."""
+    run = ["run"]
+    if values["process"] and values["process"] > 1:
+        run += ["-n", str(values["process"]), "-P", values["parallel_type"]]
+    if values["keep_going"]:
+        run.append("--continue")
+    return run
+
+
+def failure_summary(outcomes: Sequence[TaskOutcome]) -> str | None:
+    """After a ``--keep-going`` run: one line naming the failed entries (None: none failed)."""
+    failed = [o.subject for o in outcomes if o.status == "failed"]
+    if not failed:
+        return None
+    return f"{len(failed)} of {len(outcomes)} micro-packages failed: {', '.join(failed)}"
+
+
+def one_of(name: str | None, all_flag: bool, what: str, verb: str) -> None:
+    """Exactly one of a positional name and ``--all`` (Kedro's message when neither)."""
+    if name and all_flag:
+        raise ManifestError(
+            f"Give either {what} or '--all', not both ('--all' {verb}s every entry of the "
+            "manifest with its own options)."
+        )
+    if not name and not all_flag:
+        raise ManifestError(
+            f"Please specify {what} or add '--all' to {verb} all micro-packages in the "
+            "'pyproject.toml' package manifest section."
+        )

@@ -1,0 +1,28 @@
+"""``micropkg doit ...``: any doit command on the project's tasks, without a dodo.py."""
+
+from __future__ import annotations
+
+import sys
+
+from ..loader import MicropkgLoader, TaskContext
+from ..reporter import DoitStyleReporter
+from ..result import CommandResult
+from ._base import Context, Values, locked, run_doit
+
+__all__ = ["DESCRIPTION", "HELP", "NAME", "run"]
+
+NAME = "doit"
+HELP = "run any doit command on the project's tasks (list, info, clean, forget...)"
+
+DESCRIPTION = "Example: micropkg doit list --status"
+
+
+def run(ctx: Context, values: Values) -> CommandResult:
+    """Run doit (``list`` by default) with our loader; doit prints its own output."""
+    tasks = TaskContext.load(ctx.cwd)
+    reporter = DoitStyleReporter(sys.stdout, {})
+    reporter.verbose = ctx.verbose
+    loader = MicropkgLoader(ctx.cwd, reporter=reporter, context=tasks)
+    with locked(tasks.project) as recovered:
+        code = run_doit(tasks.project.root, loader, values["doit_args"] or ["list"])
+    return CommandResult(code, (recovered,) if recovered else ())

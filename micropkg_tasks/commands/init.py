@@ -1,0 +1,43 @@
+"""``micropkg init``: the one-line dodo.py and the .gitignore entry for the state folder."""
+
+from __future__ import annotations
+
+from ..errors import MicropkgError
+from ..fsutil import atomic_write
+from ..project import load_project
+from ..result import CommandResult
+from ._base import Context, Values, locked
+
+__all__ = ["DESCRIPTION", "DODO_LINE", "HELP", "NAME", "run"]
+
+NAME = "init"
+HELP = "write a one-line dodo.py into the project"
+
+DESCRIPTION = "Write a one-line dodo.py into the project (an existing one is left alone)."
+DODO_LINE = "from micropkg_tasks.tasks import *  # noqa: F403\n"
+_IGNORE = "# micropkg-tasks state (doit database, caches)\n.micropkg/\n"
+
+
+def run(ctx: Context, values: Values) -> CommandResult:
+    """Write ``dodo.py`` unless it exists, and add ``.micropkg/`` to ``.gitignore``."""
+    project = load_project(ctx.cwd)
+    dodo = project.root / "dodo.py"
+    if dodo.exists() and "micropkg_tasks.tasks import" not in dodo.read_text(encoding="utf-8"):
+        raise MicropkgError(
+            f"'{dodo}' exists and does not load micropkg's tasks; add this line to it: "
+            f"{DODO_LINE.strip()}"
+        )
+    lines = []
+    with locked(project) as recovered:
+        if recovered:
+            lines.append(recovered)
+        if not dodo.exists():
+            atomic_write(dodo, DODO_LINE)
+            lines.append(f"Wrote {dodo}: run 'doit list' to see the micro-package tasks.")
+        gitignore = project.root / ".gitignore"
+        text = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+        existing = text.splitlines()
+        if ".micropkg/" not in existing:
+            separator = "\n" if existing and existing[-1] != "" else ""
+            atomic_write(gitignore, text + separator + _IGNORE)
+    return CommandResult(lines=tuple(lines))
