@@ -1,67 +1,7 @@
-"""Shared fixtures: isolated pip environment and temporary Kedro projects."""
+"""The test suite's plugins: shared fixtures, the side venvs and the loopback servers."""
 
-from __future__ import annotations
-
-import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-
-import pytest
-from kedro_venvs import *  # noqa: F403  (side venvs with Kedro 0.19.15 / 1.x)
-from projects import make_project
-from servers import *  # noqa: F403  (test servers: S3, HTTP, package index)
-
-from micropkg_tasks.cli import main
-
-
-@pytest.fixture(autouse=True)
-def _isolate_pip_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the machine's pip configuration (index URLs, find-links) out of the tests."""
-    for key in list(os.environ):
-        if key.startswith(("PIP_", "UV_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
-    monkeypatch.setenv("DO_NOT_TRACK", "1")
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh Kedro 0.19 project (package ``demo_proj``); the CWD is its root."""
-    root = make_project(tmp_path / "proj")
-    monkeypatch.chdir(root)
-    yield root
-
-
-@dataclass
-class CliResult:
-    """Exit code and captured output of one in-process ``micropkg`` run."""
-
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    """Run ``micropkg <args>`` in-process (CWD as set by the test)."""
-
-    def run(*args: str) -> CliResult:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
-
-
-@pytest.fixture
-def project_factory(tmp_path: Path) -> Callable[..., Path]:
-    """Make more projects: ``project_factory("other", package="other_pkg")``."""
-
-    def factory(folder: str = "proj2", **kwargs: object) -> Path:
-        return make_project(tmp_path / folder, **kwargs)  # type: ignore[arg-type]
-
-    return factory
+pytest_plugins = [
+    "shared_fixtures",  # project, cli, project_factory, the isolated pip environment
+    "kedro_venvs",  # side venvs with Kedro 0.19.15 / 1.x, the oldest packaging
+    "servers",  # test servers: S3 (moto), HTTP, a PEP 503 package index
+]
