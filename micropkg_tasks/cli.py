@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .commands import COMMANDS, Context, command, is_legacy
+from .commands import COMMANDS, Context, command
 from .errors import MicropkgError
-from .options import add_arguments, option
+from .options import add_arguments
 from .result import CommandResult
 
 __all__ = ["build_parser", "main", "print_result"]
@@ -31,12 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         child = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION)
         if name == "doit":
             child.add_argument("doit_args", nargs=argparse.REMAINDER)
-        if is_legacy(module):
-            module.add_arguments(child)
-            verbose = option("verbose")
-            child.add_argument(*verbose.flags, **verbose.argparse_kwargs())
-        else:
-            add_arguments(child, name)
+        add_arguments(child, name)
     return parser
 
 
@@ -58,8 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(cwd=Path.cwd(), verbose=bool(values.get("verbose")))
     module = command(args.command)
     try:
-        if is_legacy(module):
-            return int(module.run(args))
         return print_result(module.run(ctx, values))
     except MicropkgError as exc:
         if ctx.verbose:

@@ -38,12 +38,15 @@ class Option:
     doit: tuple[str, ...] = ()
     """Commands whose doit task takes it as a parameter (``doit package --alias ds``)."""
     positional: bool = False
+    many: bool = False
+    """A positional that takes any number of values (``nargs="*"``)."""
 
     def argparse_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``ArgumentParser.add_argument``."""
         kwargs: dict[str, Any] = {"help": self.help}
         if self.positional:
-            kwargs.update(nargs="?", metavar=self.metavar or self.name.upper())
+            nargs = "*" if self.many else "?"
+            kwargs.update(nargs=nargs, metavar=self.metavar or self.name.upper())
             return kwargs
         kwargs["dest"] = self.name
         if self.action is not None:
@@ -57,6 +60,7 @@ class Option:
 
 
 _PACKAGE, _PULL = "package", "pull"
+_DIFF, _OUTDATED, _UPGRADE, _REMOVE = "diff", "outdated", "upgrade", "remove"
 
 OPTIONS: tuple[Option, ...] = (
     Option(
@@ -82,6 +86,25 @@ OPTIONS: tuple[Option, ...] = (
         (_PULL,),
         positional=True,
         metavar="SOURCE",
+    ),
+    Option(
+        "modules",
+        (),
+        "pulled micro-packages, by the module path 'micropkg status' prints (pipelines.ds) or "
+        "its last component when that is unambiguous (default: all)",
+        (_DIFF, _UPGRADE),
+        positional=True,
+        many=True,
+        metavar="MODULE",
+    ),
+    Option(
+        "module_name",
+        (),
+        "the pulled micro-package, by the module path 'micropkg status' prints (pipelines.ds) "
+        "or its last component when that is unambiguous",
+        (_REMOVE,),
+        positional=True,
+        metavar="MODULE",
     ),
     Option(
         "alias",
@@ -131,16 +154,16 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "force",
         ("--force",),
-        "overwrite files that were changed locally",
-        (_PULL,),
+        "overwrite (remove: delete) files that were changed locally",
+        (_PULL, _UPGRADE, _REMOVE),
         action="store_true",
     ),
     Option(
         "dry_run",
         ("--dry-run",),
-        "show what the pull would do to each file (create, update, merge, keep, remove, "
-        "conflict); write nothing",
-        (_PULL,),
+        "show what would be done to each file (create, update, merge, keep, remove, conflict); "
+        "write nothing",
+        (_PULL, _UPGRADE, _REMOVE),
         action="store_true",
     ),
     Option(
@@ -162,14 +185,15 @@ OPTIONS: tuple[Option, ...] = (
         ("--merge",),
         "markers: write overlapping local and new changes with git-style conflict markers "
         "instead of refusing (exit status 1; see 'micropkg status')",
-        (_PULL,),
+        (_PULL, _UPGRADE),
         choices=("markers",),
     ),
     Option(
         "all_flag",
         ("-a", "--all"),
-        "every entry of the manifest, each with its own options",
-        (_PACKAGE, _PULL),
+        "package, pull: every entry of the manifest, each with its own options; upgrade: every "
+        "pulled micro-package",
+        (_PACKAGE, _PULL, _UPGRADE),
         action="store_true",
     ),
     Option(
@@ -200,8 +224,23 @@ OPTIONS: tuple[Option, ...] = (
         "check",
         ("--check",),
         "build-reqs: exit 1 if requirements.txt is stale (resolves nothing); status: exit 1 "
-        "unless every pulled micro-package is clean (no local change, no conflict)",
-        ("build-reqs", "status"),
+        "unless every pulled micro-package is clean (no local change, no conflict); outdated: "
+        "exit 1 when anything is outdated or its source cannot be listed",
+        ("build-reqs", "status", _OUTDATED),
+        action="store_true",
+    ),
+    Option(
+        "pre",
+        ("--pre",),
+        "count pre-releases and dev releases as versions too",
+        (_OUTDATED, _UPGRADE),
+        action="store_true",
+    ),
+    Option(
+        "exit_code",
+        ("--exit-code",),
+        "exit 1 when there is a difference",
+        (_DIFF,),
         action="store_true",
     ),
     Option(
@@ -219,12 +258,24 @@ OPTIONS: tuple[Option, ...] = (
         ("build-reqs",),
         metavar="PIP_COMPILE_ARG",
         positional=True,
+        many=True,
     ),
     Option(
         "verbose",
         ("-v", "--verbose"),
         "show task names and full tracebacks",
-        ("package", "pull", "build-reqs", "status", "init", "doit"),
+        (
+            "package",
+            "pull",
+            "build-reqs",
+            "status",
+            "init",
+            _DIFF,
+            _OUTDATED,
+            _UPGRADE,
+            _REMOVE,
+            "doit",
+        ),
         action="store_true",
     ),
 )
@@ -244,10 +295,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         if command not in row.commands:
             continue
         if row.positional:
-            if row.name == "extra":
-                parser.add_argument(row.name, nargs="*", metavar=row.metavar, help=row.help)
-            else:
-                parser.add_argument(row.name, **row.argparse_kwargs())
+            parser.add_argument(row.name, **row.argparse_kwargs())
         else:
             parser.add_argument(*row.flags, **row.argparse_kwargs())
 

@@ -228,3 +228,18 @@ def test_doit_list_shows_no_lifecycle_command(managed: Path, cli) -> None:
     listed = cli("doit", "list").out
     for name in ("outdated", "diff", "remove", "upgrade"):
         assert name not in listed.split()
+
+
+def test_remove_needs_a_module_and_help_lists_the_commands(managed: Path, cli) -> None:
+    result = cli("remove")
+    assert result.code == 1 and result.err.startswith("Error: Please specify the pulled")
+    import contextlib
+    import io
+
+    from micropkg_tasks.cli import build_parser
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        build_parser().parse_args(["upgrade", "--help"])
+    for flag in ("--all", "--pre", "--dry-run", "--force", "--merge", "MODULE"):
+        assert flag in out.getvalue()

@@ -4,9 +4,7 @@
 A command module declares ``NAME``, ``HELP`` (one line for ``micropkg --help``) and
 ``DESCRIPTION``, and ``run(ctx, values) -> CommandResult``: it does the work through the
 operations and returns a typed result the CLI prints; its options are rows of
-:mod:`micropkg_tasks.options`. The lifecycle commands (diff, outdated, upgrade, remove) still
-use the earlier convention, ``add_arguments(parser)`` and ``run(args) -> exit code`` printing
-their own output; the CLI accepts both.
+:mod:`micropkg_tasks.options`.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from types import ModuleType
 
 from ._base import Context, Values
 
-__all__ = ["COMMANDS", "Context", "Values", "command", "is_legacy"]
+__all__ = ["COMMANDS", "Context", "Values", "command"]
 
 #: Every command, in the order ``micropkg --help`` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -38,8 +36,3 @@ def command(name: str) -> ModuleType:
     if name not in COMMANDS:
         raise KeyError(name)
     return importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
-
-
-def is_legacy(module: ModuleType) -> bool:
-    """Whether ``module`` declares its own arguments and prints its own output."""
-    return hasattr(module, "add_arguments")

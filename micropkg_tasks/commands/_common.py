@@ -1,29 +1,15 @@
-"""What the lifecycle commands share: the project, its lock held for the command."""
+"""What the lifecycle commands (diff, outdated, upgrade, remove) share."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Sequence
 
 from ..errors import ManifestError
 from ..lockfile import Lock, read_project_lock
-from ..project import Project, load_project
+from ..project import Project
 from ..selection import select_modules
 
-__all__ = ["locked_project", "modules_of", "pulled_lock"]
-
-
-@contextlib.contextmanager
-def locked_project() -> Iterator[Project]:
-    """The project around the current folder, with the project lock held."""
-    from ._base import locked
-
-    project = load_project(Path.cwd())
-    with locked(project) as recovered:
-        if recovered:
-            print(recovered)
-        yield project
+__all__ = ["modules_of", "pulled_lock"]
 
 
 def pulled_lock(project: Project) -> Lock:
@@ -34,7 +20,7 @@ def pulled_lock(project: Project) -> Lock:
     return lock
 
 
-def modules_of(lock: Lock, names: list[str] | None, *, all_flag: bool = False) -> list[str]:
+def modules_of(lock: Lock, names: Sequence[str] | None, *, all_flag: bool = False) -> list[str]:
     """The module paths ``names`` name; every entry when none is named (or ``all_flag``)."""
     if names and all_flag:
         raise ManifestError("Give either MODULE names or '--all', not both.")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
+from ..project import load_project
+from ..result import CommandResult
+from ._base import Context, Values, locked
+from ._common import modules_of, pulled_lock
 
-from ._common import locked_project, modules_of, pulled_lock
+__all__ = ["DESCRIPTION", "HELP", "NAME", "run"]
 
 NAME = "diff"
 HELP = "show local changes of pulled files against their pulled version (unified diff)"
@@ -16,24 +18,20 @@ DESCRIPTION = (
 )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``MODULE ...`` and ``--exit-code``."""
-    parser.add_argument("modules", nargs="*", metavar="MODULE")
-    parser.add_argument(
-        "--exit-code", action="store_true", help="exit 1 when there is a difference"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Print the diff; 0, or 1 with ``--exit-code`` when anything differs."""
+def run(ctx: Context, values: Values) -> CommandResult:
+    """The diff; exit status 1 with ``--exit-code`` when anything differs."""
     from ..diff import diff
 
-    with locked_project() as project:
+    project = load_project(ctx.cwd)
+    with locked(project) as recovered:
         lock = pulled_lock(project)
-        result = diff(project, modules_of(lock, args.modules))
+        result = diff(project, modules_of(lock, values["modules"]))
+    lines = [recovered] if recovered else []
+    warnings = []
     for item in result.files:
         if item.unknown is not None:
-            print(f"Warning: cannot diff {item.path}: {item.unknown}", file=sys.stderr)
+            warnings.append(f"cannot diff {item.path}: {item.unknown}")
         else:
-            sys.stdout.write(item.patch)
-    return 1 if args.exit_code and result.different else 0
+            lines += item.patch.splitlines()
+    code = 1 if values["exit_code"] and result.different else 0
+    return CommandResult(code, tuple(lines), tuple(warnings))

@@ -2,48 +2,40 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
+from ..project import load_project
+from ..result import CommandResult
+from ._base import Context, Values, locked
+from ._common import pulled_lock
 
-from ._common import locked_project, pulled_lock
+__all__ = ["DESCRIPTION", "HELP", "NAME", "run"]
 
 NAME = "outdated"
 HELP = "show the newest version each pulled micro-package's source offers"
 DESCRIPTION = (
     "For every pulled micro-package: the version pulled and the newest its source offers "
     "(sibling <name>-<version>.tar.gz files of a local folder or fsspec location, or the "
-    "versions of pip's configured index for a requirement)."
+    "versions of pip's configured index for a requirement). --check: exit 1 when anything is "
+    "outdated (or its source cannot be listed)."
 )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--pre`` and ``--check``."""
-    parser.add_argument("--pre", action="store_true", help="count pre-releases too")
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="exit 1 when anything is outdated (or its source cannot be listed)",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
+def run(ctx: Context, values: Values) -> CommandResult:
     """One line per lock entry: module, pulled version, newest, source."""
     from ..outdated import outdated
 
-    with locked_project() as project:
+    project = load_project(ctx.cwd)
+    with locked(project) as recovered:
         pulled_lock(project)
-        rows = outdated(project, pre=args.pre)
+        rows = outdated(project, pre=values["pre"])
     table = [("module", "pulled", "newest", "source")]
     for row in rows:
         newest = row.newest.version if row.newest is not None else "?"
         table.append((row.module, row.version or "?", newest, row.source))
     widths = [max(len(line[i]) for line in table) for i in range(3)]
+    lines = [recovered] if recovered else []
     for line in table:
         cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
-        print("  ".join([*cells, line[3]]))
-    for row in rows:
-        if row.error:
-            print(f"Warning: {row.module}: {row.error}", file=sys.stderr)
-    if args.check and any(row.outdated or row.error for row in rows):
-        return 1
-    return 0
+        lines.append("  ".join([*cells, line[3]]))
+    warnings = tuple(f"{row.module}: {row.error}" for row in rows if row.error)
+    stale = values["check"] and any(row.outdated or row.error for row in rows)
+    return CommandResult(1 if stale else 0, tuple(lines), warnings)

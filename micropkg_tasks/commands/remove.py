@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
+from ..errors import ManifestError
+from ..project import load_project
+from ..result import CommandResult
 from ..selection import select_modules
-from ._common import locked_project, pulled_lock
+from ._base import Context, Values, locked
+from ._common import pulled_lock
+
+__all__ = ["DESCRIPTION", "HELP", "NAME", "run"]
 
 NAME = "remove"
 HELP = "remove a pulled micro-package: its files, requirements block, lock and manifest entry"
@@ -17,32 +21,28 @@ DESCRIPTION = (
 )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``MODULE``, ``--force`` and ``--dry-run``."""
-    parser.add_argument("module", metavar="MODULE")
-    parser.add_argument("--force", action="store_true", help="remove locally edited files too")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="show what would be removed; remove nothing"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Remove, or show the plan (exit 1 when there are conflicts)."""
+def run(ctx: Context, values: Values) -> CommandResult:
+    """Remove, or show the plan (``--dry-run``: exit status 1 when there are conflicts)."""
     from ..remove import apply_remove, plan_remove
 
-    with locked_project() as project:
+    if not values["module_name"]:
+        raise ManifestError(
+            "Please specify the pulled micro-package to remove (MODULE, as 'micropkg status' "
+            "prints it)."
+        )
+    project = load_project(ctx.cwd)
+    with locked(project) as recovered:
         lock = pulled_lock(project)
-        (module,) = select_modules(lock, [args.module])
-        plan = plan_remove(project, module, force=args.force)
-        if args.dry_run:
-            print(f"Removal of {module} (version {plan.version or '?'}):")
-            for action, what in plan.actions:
-                print(f"  {action}  {what}")
-            for conflict in plan.conflicts:
-                print(f"  conflict  {conflict}")
-            print("Nothing was removed (--dry-run).")
-            return 1 if plan.conflicts else 0
+        (module,) = select_modules(lock, [values["module_name"]])
+        plan = plan_remove(project, module, force=values["force"])
+        lines = [recovered] if recovered else []
+        if values["dry_run"]:
+            lines.append(f"Removal of {module} (version {plan.version or '?'}):")
+            lines += [f"  {action}  {what}" for action, what in plan.actions]
+            lines += [f"  conflict  {conflict}" for conflict in plan.conflicts]
+            lines.append("Nothing was removed (--dry-run).")
+            return CommandResult(1 if plan.conflicts else 0, tuple(lines))
         apply_remove(project, plan)
     files = sum(1 for action, _ in plan.actions if action == "remove")
-    print(f"Removed '{module}' ({files} file(s)).")
-    return 0
+    lines.append(f"Removed '{module}' ({files} file(s)).")
+    return CommandResult(0, tuple(lines))
