@@ -496,9 +496,11 @@ class MicropkgLoader(TaskLoader2):  # type: ignore[misc]
         try:
             root = find_project(self.start)
             user = read_pyproject(root / "pyproject.toml").get("tool", {}).get("doit", {})
+            ensure_state_dir(root)
         except MicropkgError:
+            # Not a project, a broken pyproject.toml, a read-only folder: the same error comes
+            # back as one line when the tasks load, not as a traceback from this import.
             return {"default_tasks": ["package"]}
-        ensure_state_dir(root)
         return doit_config(user if isinstance(user, dict) else {}, self._reporter())
 
     @task_params(_PACKAGE_PARAMS)  # type: ignore[untyped-decorator]

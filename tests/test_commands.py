@@ -13,6 +13,7 @@ from kedro_venvs import describe, subprocess_env
 from projects import add_pipeline, write
 
 from micropkg_tasks.cli import build_parser
+from micropkg_tasks.commands import COMMANDS
 from micropkg_tasks.loader import MicropkgLoader
 from micropkg_tasks.manifest import load_manifest
 from micropkg_tasks.options import OPTIONS, doit_params, manifest_keys
@@ -44,7 +45,7 @@ def _flags(parser: argparse.ArgumentParser, command: str) -> set[str]:
     return {flag for action in child._actions for flag in action.option_strings}
 
 
-@pytest.mark.parametrize("command", ["package", "pull", "build-reqs", "status"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_argparse_is_generated_from_the_table(command: str) -> None:
     expected = {f for row in OPTIONS if command in row.commands for f in row.flags}
     assert _flags(build_parser(), command) - {"-h", "--help"} == expected

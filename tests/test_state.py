@@ -219,3 +219,26 @@ def test_the_lock_is_reentrant_within_a_process(project: Path, cli) -> None:
         assert cli("package", "pipelines.alpha").code == 0  # the same process: not refused
     with project_lock(proj) as again:
         assert again is True  # released by the outermost
+
+
+def test_a_file_in_the_way_of_the_state_folder_is_one_error_line(project: Path, cli) -> None:
+    (project / STATE_DIR).write_text("not a folder\n")
+    write(project / "dodo.py", "from micropkg_tasks.tasks import *  # noqa: F403\n")
+    add_pipeline(project, "alpha")
+    result = cli("package", "pipelines.alpha")
+    assert result.code == 1
+    assert (
+        result.err == f"Error: '{project / STATE_DIR}' exists but is not a folder; move it away.\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "doit", "list"],
+        cwd=project,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 3, describe(proc)  # doit's code for a task loader's error
+    assert proc.stderr.splitlines() == [
+        f"ERROR: '{project.resolve() / STATE_DIR}' exists but is not a folder; move it away."
+    ], describe(proc)
