@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PackageError
+from .journal import is_our_temp
 from .project import Project
 
 __all__ = [
@@ -47,7 +48,8 @@ class Collected:
 
 
 def walk_files(folder: Path) -> list[tuple[Path, str]]:
-    """Every regular file below ``folder`` except caches, sorted by relative posix path."""
+    """Every regular file below ``folder`` except caches and our own staged/backup files
+    (``.<name>.micropkg-tmp``/``-bak``), sorted by relative posix path."""
     found: list[tuple[Path, str]] = []
     base = str(folder)
     for dirpath, dirnames, filenames in os.walk(base):
@@ -55,7 +57,7 @@ def walk_files(folder: Path) -> list[tuple[Path, str]]:
         rel_dir = os.path.relpath(dirpath, base)
         prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
         for name in filenames:
-            if name in EXCLUDED_FILES or name.endswith(EXCLUDED_SUFFIXES):
+            if name in EXCLUDED_FILES or name.endswith(EXCLUDED_SUFFIXES) or is_our_temp(name):
                 continue
             full = os.path.join(dirpath, name)
             if os.path.isfile(full):

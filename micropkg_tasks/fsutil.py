@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import secrets
@@ -60,13 +61,16 @@ def atomic_writer(
     fd, temp = _create_temp(path, suffix)
     try:
         with os.fdopen(fd, "wb") as stream:
+            # Held until the rename: a later run removes a leftover temp file (a killed run's)
+            # only when no live process holds it.
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield stream
+            stream.flush()
             if fsync:
-                stream.flush()
                 os.fsync(stream.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(temp, stat.S_IMODE(os.stat(path).st_mode))
-        os.replace(temp, path)
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(temp, stat.S_IMODE(os.stat(path).st_mode))
+            os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

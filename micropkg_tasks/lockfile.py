@@ -44,12 +44,21 @@ class LockEntry:
     """The package name inside the sdist (before any alias)."""
     options: dict[str, str] = field(default_factory=dict)
     requirements: tuple[str, ...] = ()
-    """The requirement lines this micro-package added to ``requirements.in``."""
+    """The requirement lines this micro-package added to ``requirements.in`` (its block)."""
     files: dict[str, str] = field(default_factory=dict)
     """Project-relative posix path → sha256 of the content written."""
     conflicts: tuple[str, ...] = ()
     """Files the pull wrote with conflict markers (``--merge=markers``): ``micropkg status``
     shows them as conflicts while a marker is left in them."""
+    requires: tuple[str, ...] | None = None
+    """Every requirement the micro-package declares (canonical), whether its pull added the
+    line or found it present: an upgrade of another micro-package keeps the lines this one
+    still needs. ``None`` in locks written before it was recorded."""
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The requirements this micro-package needs (``requirements`` for older locks)."""
+        return self.requirements if self.requires is None else self.requires
 
 
 @dataclass(frozen=True)
@@ -197,6 +206,7 @@ def _read_entry(path: Path, module: str, item: object) -> LockEntry:
         requirements=reader.strings("requirements"),
         files=files,
         conflicts=_conflicts(reader),
+        requires=reader.strings("requires") if "requires" in item else None,
     )
 
 
@@ -406,6 +416,10 @@ def _render_entry(entry: LockEntry) -> str:
         lines += ["requirements = [", *(f"    {q(r)}," for r in entry.requirements), "]"]
     else:
         lines.append("requirements = []")
+    if entry.requires:
+        lines += ["requires = [", *(f"    {q(r)}," for r in entry.requires), "]"]
+    elif entry.requires is not None:
+        lines.append("requires = []")
     if entry.conflicts:
         lines += ["conflicts = [", *(f"    {q(r)}," for r in entry.conflicts), "]"]
     lines += ["", f"[micropkg.{key}.files]"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from .collect import Collected, ConfigIndex, collect, read_version
 from .errors import PackageError
 from .fsutil import atomic_write
+from .journal import remove_partial_tarballs
 from .manifest import PackageEntry
 from .names import config_file_name, sdist_basename
 from .project import Project
@@ -211,7 +212,9 @@ class PackageRun:
             index = self._tarballs.get(folder)
             if index is None:
                 index = {}
-                for entry in os.listdir(folder):
+                names = os.listdir(folder)
+                remove_partial_tarballs(folder, names)  # what a killed run of ours left
+                for entry in names:
                     match = _TARBALL.match(entry)
                     if match and _is_version(match["version"]):
                         index.setdefault(match["name"], set()).add(entry)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import os
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import journal
 from .collect import walk_files
 from .errors import ConflictError, ManifestError, MicropkgError, PullError
 from .fsutil import sha256_bytes
@@ -21,6 +24,7 @@ from .project import Project
 from .sources import public_url
 
 if TYPE_CHECKING:
+    from .sdist_reader import SdistContents
     from .sources import Fetched
 
 __all__ = [
@@ -62,6 +66,8 @@ class PullPlan:
     """Files written with conflict markers (``--merge=markers``)."""
     remote_key: str | None = None
     """The remote object's ETag/ukey, read when it was downloaded (None: local or index)."""
+    executable: frozenset[Path] = frozenset()
+    """Targets whose sdist member had the executable bit (it is kept)."""
 
 
 @dataclass(frozen=True)
@@ -102,13 +108,32 @@ def _target_name(entry: PullEntry, package: str) -> str:
         raise PullError(f"Cannot pull the sdist's package as is: {exc} Use --alias.") from None
 
 
-def _inits_for_new_folders(folder: Path, stop: Path) -> list[Path]:
-    """``__init__.py`` for ``folder`` and each parent below ``stop`` that does not exist yet."""
+def _intermediate_inits(
+    project: Project, folder: Path, stop: Path, owned: Collection[str]
+) -> list[Path]:
+    """``__init__.py`` of ``folder`` and each parent below ``stop`` that this pull creates:
+    the folder does not exist yet, or an earlier pull of the same entry created it (so a
+    re-pull keeps what the first pull made)."""
     inits = []
-    while folder != stop and stop in folder.parents and not folder.exists():
-        inits.append(folder / "__init__.py")
+    while folder != stop and stop in folder.parents:
+        init = folder / "__init__.py"
+        if not folder.exists() or project.rel(init) in owned:
+            inits.append(init)
         folder = folder.parent
     return inits
+
+
+def module_for(entry: PullEntry, package: str) -> str:
+    """Where ``entry`` lands, relative to the project package (``pipelines.ds``)."""
+    return ".".join((*normalize_destination(entry.destination), _target_name(entry, package)))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    module: str
+    writes: dict[Path, bytes]
+    executable: frozenset[Path]
+    warnings: list[str]
 
 
 def _lay_out(
@@ -116,7 +141,8 @@ def _lay_out(
     entry: PullEntry,
     root: Path,
     package: str,
-) -> tuple[str, dict[Path, bytes], list[str]]:
+    lock: Lock,
+) -> _Layout:
     """Map the extracted sdist onto project paths, with imports rewritten."""
     from .rewrite import rewrite_source, submodule_names
 
@@ -127,16 +153,25 @@ def _lay_out(
     code_root = project.package_dir.joinpath(*dest, name)
     tests_root = project.tests_dir.joinpath(*dest, name)
     conf_root = project.conf_root / entry.env
+    previous = lock.entries.get(module)
+    owned = previous.files if previous else {}
 
     writes: dict[Path, bytes] = {}
+    executable: set[Path] = set()
     warnings: list[str] = []
+    config_code: list[str] = []
     files = walk_files(root / package)
-    # The modules that land as code (``config/`` goes to conf/): a one-word package name in a
-    # string is rewritten only when a real module follows it ("report.nodes", not "report.html").
-    submodules = submodule_names(rel for _, rel in files if not rel.startswith("config/"))
+    # The modules that land as code (``config/`` goes to conf/, but its Python files are code):
+    # a one-word package name in a string is rewritten only when a real module follows it
+    # ("report.nodes", not "report.html").
+    submodules = submodule_names(
+        rel for _, rel in files if not rel.startswith("config/") or rel.endswith(".py")
+    )
 
     def add(target: Path, source: Path, rel: str, rewrite: bool) -> None:
         data = source.read_bytes()
+        if source.stat().st_mode & 0o100:
+            executable.add(target)
         if rewrite and rel.endswith(".py"):
             result = rewrite_source(
                 data,
@@ -150,20 +185,74 @@ def _lay_out(
         writes[target] = data
 
     for path, rel in files:
-        if rel.startswith("config/"):
+        if rel.startswith("config/") and not rel.endswith(".py"):
             config_rel = config_file_name(rel[len("config/") :], package, entry.alias)
-            writes[conf_root / config_rel] = path.read_bytes()
+            add(conf_root / config_rel, path, rel, rewrite=False)
         else:
+            if rel.startswith("config/"):
+                config_code.append(rel)
             add(code_root / rel, path, rel, rewrite=True)
+    if config_code:
+        warnings.append(
+            f"'{package}/config/' holds Python files; they were installed as code in "
+            f"{project.rel(code_root / 'config')}/, never into {project.rel(conf_root)}/ "
+            f"(where the other files of config/ go): {', '.join(config_code)}"
+        )
     tests = root / "tests"
     if tests.is_dir():
         for path, rel in walk_files(tests):
             add(tests_root / rel, path, rel, rewrite=True)
-        for init in _inits_for_new_folders(tests_root.parent, project.tests_dir.parent):
+        for init in _intermediate_inits(
+            project, tests_root.parent, project.tests_dir.parent, owned
+        ):
             writes.setdefault(init, b"")
-    for init in _inits_for_new_folders(code_root.parent, project.package_dir):
+    for init in _intermediate_inits(project, code_root.parent, project.package_dir, owned):
         writes.setdefault(init, b"")
-    return module, writes, warnings
+    return _Layout(module, writes, frozenset(executable), warnings)
+
+
+def _other_owners(lock: Lock, module: str) -> dict[str, dict[str, str]]:
+    """Project path → {module: recorded sha256} of the files other pulled entries wrote."""
+    owners: dict[str, dict[str, str]] = {}
+    for other, item in lock.entries.items():
+        if other != module:
+            for rel, digest in item.files.items():
+                owners.setdefault(rel, {})[other] = digest
+    return owners
+
+
+def _read(project: Project, path: Path) -> bytes | None:
+    """The bytes of ``path``; ``None`` when it does not exist."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PullError(f"Cannot read '{project.rel(path)}': {exc.strerror or exc}") from exc
+
+
+def _has_other_files(folder: Path, removing: Collection[Path], init: Path) -> bool:
+    """Whether ``folder`` keeps a file (besides ``init`` and ``removing``) after the pull."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in filenames:
+            path = Path(dirpath, name)
+            if path != init and path not in removing:
+                return True
+    return False
+
+
+def _keep_packages(candidates: list[Path], writes: Collection[Path]) -> list[Path]:
+    """Drop from ``candidates`` each ``__init__.py`` whose folder keeps anything else."""
+    inits = [p for p in candidates if p.name == "__init__.py"]
+    if not inits:
+        return candidates
+    removing = set(candidates)
+    written = {folder for target in writes for folder in target.parents}
+    for init in sorted(inits, key=lambda p: len(p.parts), reverse=True):
+        if init.parent in written or _has_other_files(init.parent, removing, init):
+            removing.discard(init)
+    return [p for p in candidates if p in removing]
 
 
 def plan_pull(
@@ -182,10 +271,15 @@ def plan_pull(
     Files edited locally are 3-way merged with the new version (:mod:`.merging`); with
     ``markers``, overlapping changes are written with conflict markers instead of refusing.
     """
+    contents = _extract(project, entry, archive, sha256, workdir)
+    return _plan(project, entry, contents, sha256, lock=lock, force=force, markers=markers)
+
+
+def _extract(
+    project: Project, entry: PullEntry, archive: Path, sha256: str, workdir: Path
+) -> SdistContents:
+    """Check the sdist's sha256 against the entry's pin, and extract it safely."""
     from .limits import project_limits
-    from .merge import has_conflict_markers
-    from .merging import FileMerger, merge_requirements_3way
-    from .pulled import read_pulled
     from .sdist_reader import extract_sdist
 
     if entry.sha256 and entry.sha256.lower() != sha256:
@@ -194,13 +288,34 @@ def plan_pull(
             f"got {sha256}."
         )
     limits = project_limits(project.pyproject)
-    contents = extract_sdist(
+    return extract_sdist(
         archive, workdir / "sdist", max_bytes=limits.max_size, max_members=limits.max_members
     )
-    module, writes, warnings = _lay_out(project, entry, contents.root, contents.package)
+
+
+def _plan(
+    project: Project,
+    entry: PullEntry,
+    contents: SdistContents,
+    sha256: str,
+    *,
+    lock: Lock,
+    force: bool,
+    markers: bool,
+) -> PullPlan:
+    """:func:`plan_pull` of an extracted sdist."""
+    from .merge import has_conflict_markers
+    from .merging import FileMerger, merge_requirements_3way
+    from .pulled import read_pulled
+    from .requirements import canonical
+
+    layout = _lay_out(project, entry, contents.root, contents.package, lock)
+    module, writes, warnings = layout.module, layout.writes, layout.warnings
+    journal.folders_to_create(project.root, writes)  # a file where a folder must go: error
 
     previous = lock.entries.get(module)
     previous_files = previous.files if previous else {}
+    others = _other_owners(lock, module)
     unresolved = set(previous.conflicts) if previous else set()
     merger = (
         FileMerger(
@@ -222,16 +337,20 @@ def plan_pull(
         if target.is_dir():
             conflicts.append(f"{rel} (a folder is in the way)")
             continue
-        try:
-            current: bytes | None = target.read_bytes()
-        except FileNotFoundError:
-            current = None
+        current = _read(project, target)
         recorded = previous_files.get(rel)
+        # Another pulled micro-package that has this very content still needs it as it is.
+        digest = sha256_bytes(current) if current is not None and rel in others else None
+        sharers = sorted(m for m, d in others.get(rel, {}).items() if d == digest)
         if current == data:
             unchanged += 1
         elif force or (current is None and recorded is None):
             final_writes[target] = data
             actions.append(("create" if current is None else "update", rel))
+        elif sharers:
+            conflicts.append(f"{rel} (pulled by '{sharers[0]}' too, which needs it as it is)")
+        elif (recorded is None or merger is None) and rel in others:
+            conflicts.append(f"{rel} (written by the pull of '{min(others[rel])}')")
         elif recorded is None or merger is None:
             conflicts.append(f"{rel} (not written by an earlier pull)")
         elif rel in unresolved and current is not None and has_conflict_markers(current):
@@ -255,20 +374,31 @@ def plan_pull(
                     actions.append((decision.action, rel))
 
     new_rels = {project.rel(t) for t in writes}
-    removals: list[Path] = []
+    candidates: list[Path] = []
     for rel, digest in sorted(previous_files.items()):
         if rel in new_rels:
             continue
+        if rel in others:  # another pulled micro-package's file too: it stays
+            actions.append(("keep", f"{rel} (pulled by '{min(others[rel])}' too)"))
+            continue
         path = project.root / rel
-        try:
-            current = path.read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
+        if path.is_dir():
+            continue
+        current = _read(project, path)
+        if current is None:
             continue
         if force or sha256_bytes(current) == digest:
-            removals.append(path)
-            actions.append(("remove", rel))
+            candidates.append(path)
         else:
             conflicts.append(f"{rel} (edited locally; the new version drops it)")
+    # A folder's __init__.py stays while the folder holds anything else (it is a package).
+    removals = _keep_packages(candidates, writes)
+    actions += [("remove", project.rel(path)) for path in removals]
+    actions += [
+        ("keep", f"{project.rel(path)} (its folder holds other files)")
+        for path in candidates
+        if path not in removals
+    ]
 
     merge = merge_requirements_3way(
         project.requirements_in,
@@ -280,6 +410,12 @@ def plan_pull(
         new_version=contents.version,
         markers=markers,
         force=force,
+        # Lines another pulled micro-package still needs stay (in this block) when dropped.
+        still_needed=[
+            req for other, item in lock.entries.items() if other != module for req in item.needs
+        ]
+        if previous and previous.requirements
+        else (),
     )
     requirements_rel = project.rel(project.requirements_in)
     if merge.conflicts and not merge.marked:
@@ -317,9 +453,10 @@ def plan_pull(
         version=contents.version,
         package=contents.package,
         options={k: str(v) for k, v in options.items()},
-        requirements=merge.added,
+        requirements=tuple(sorted({*merge.added, *merge.result.kept})),
         files={project.rel(t): sha256_bytes(d) for t, d in writes.items()},
         conflicts=tuple(sorted(marked)),
+        requires=tuple(sorted({canonical(r) for r in contents.requirements})),
     )
     return PullPlan(
         entry=entry,
@@ -341,6 +478,7 @@ def plan_pull(
         warnings=tuple(warnings),
         actions=tuple(sorted(actions, key=lambda a: a[1])),
         marked=tuple(sorted(marked)),
+        executable=layout.executable & final_writes.keys(),
     )
 
 
@@ -372,18 +510,13 @@ def _requirement_conflicts(
     return [conflict.message(project.rel(project.requirements_in)) for conflict in found]
 
 
-def _replace(src: Path, dst: Path) -> None:
-    # One place for every rename of the commit phase (tests inject failures here).
-    os.replace(src, dst)
-
-
 def apply_plan(
     project: Project, plan: PullPlan, lock: Lock, *, also: dict[Path, bytes] | None = None
 ) -> PullResult:
-    """Write ``plan`` and the updated lock all-or-nothing: on any error the project is untouched.
+    """Write ``plan`` and the updated lock as one transaction (see :func:`commit`).
 
-    ``also``: more files written in the same all-or-nothing step (``pyproject.toml`` when an
-    upgrade rewrites its manifest entry).
+    ``also``: more files written in the same transaction (``pyproject.toml`` when an upgrade
+    rewrites its manifest entry).
     """
     if plan.conflicts:
         listing = "\n".join(f"  {c}" for c in plan.conflicts)
@@ -398,16 +531,15 @@ def apply_plan(
     writes = {**plan.writes, **(also or {})}
     # A changed entry always means a new lock; only an unchanged one needs the (whole-file)
     # comparison, which keeps a re-pull from touching the lock.
-    if lock.entries.get(plan.module) != plan.lock_entry:
+    if lock.entries.get(plan.module) != plan.lock_entry or _read(project, lock_path) != new_lock:
         writes[lock_path] = new_lock
-    else:
-        try:
-            if lock_path.read_bytes() != new_lock:
-                writes[lock_path] = new_lock
-        except FileNotFoundError:
-            writes[lock_path] = new_lock
-
-    commit(project, writes, plan.removals)
+    commit(
+        project,
+        writes,
+        plan.removals,
+        executable=plan.executable,
+        what=f"pull of '{plan.module}'",
+    )
     return PullResult(
         plan,
         tuple(project.rel(t) for t in sorted(plan.writes)),
@@ -415,67 +547,85 @@ def apply_plan(
     )
 
 
-def commit(project: Project, writes: dict[Path, bytes], removals: tuple[Path, ...]) -> None:
-    """Write ``writes`` and delete ``removals`` all-or-nothing (folders left empty by the
-    removals are pruned): on any error the project is left exactly as it was."""
-    created_dirs: list[Path] = []
-    staged: list[tuple[Path, Path]] = []
-    backups: list[tuple[Path, Path]] = []
-    placed: list[Path] = []
+def commit(
+    project: Project,
+    writes: dict[Path, bytes],
+    removals: tuple[Path, ...],
+    *,
+    executable: Collection[Path] = frozenset(),
+    what: str = "pull",
+) -> None:
+    """Write ``writes`` and delete ``removals`` as one crash-safe transaction (folders left
+    empty by the removals are pruned): on any error the project is left exactly as it was, and
+    after a crash the next command finishes or rolls it back (:mod:`.journal`). ``what`` names
+    it in that command's message (``pull of 'pipelines.ds'``)."""
+    if not writes and not removals:
+        return
     try:
-        # Stage: every new content lands in a temporary file beside its target.
-        for target, data in sorted(writes.items()):
-            missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
-            for folder in reversed(missing):
-                folder.mkdir()
-                created_dirs.append(folder)
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".micropkg-tmp", dir=target.parent
-            )
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            staged.append((Path(tmp_name), target))
-        # Commit: move old files aside, then move the staged files in.
-        for path in (*(t for _, t in staged), *removals):
-            if path.exists():
-                backup = path.with_name(f".{path.name}.micropkg-bak")
-                _replace(path, backup)
-                backups.append((backup, path))
-        for tmp, target in staged:
-            _replace(tmp, target)
-            placed.append(target)
-    except BaseException as exc:
-        for target in placed:
-            target.unlink(missing_ok=True)
-        for backup, original in reversed(backups):
-            os.replace(backup, original)
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        for folder in reversed(created_dirs):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        if isinstance(exc, OSError):
-            raise PullError(
-                f"Cannot write the pulled files ({exc.strerror or exc}); the project was left "
-                "unchanged."
-            ) from exc
-        raise
-    for backup, _ in backups:
-        backup.unlink(missing_ok=True)
-    _prune_empty_dirs(project, removals)
+        journal.apply(
+            project.root,
+            project.state_dir,
+            [journal.Write(t, d, executable=t in executable) for t, d in sorted(writes.items())],
+            removals,
+            what=what,
+            prune=_prune_candidates(project, removals),
+        )
+    except OSError as exc:
+        raise PullError(
+            f"Cannot write the pulled files ({_describe(project, exc)}); the project was left "
+            "unchanged."
+        ) from exc
 
 
-def _prune_empty_dirs(project: Project, removed: tuple[Path, ...]) -> None:
-    """Remove folders left empty by removed files (never the project's own roots)."""
-    keep = {project.root, project.package_dir, project.tests_dir, project.conf_root}
+def _prune_candidates(project: Project, removed: tuple[Path, ...]) -> list[Path]:
+    """Folders of removed files, deepest first, to remove if the pull leaves them empty.
+
+    Never the project's own roots, nor a config environment folder (``conf/local``).
+    """
+    keep = {
+        project.root,
+        project.source_dir,
+        project.package_dir,
+        project.tests_dir,
+        project.conf_root,
+    }
+    folders: set[Path] = set()
     for path in removed:
         folder = path.parent
-        while folder not in keep and project.root in folder.parents:
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        while (
+            folder not in keep
+            and folder.parent != project.conf_root
+            and project.root in folder.parents
+        ):
+            folders.add(folder)
             folder = folder.parent
+    return sorted(folders, key=lambda p: (-len(p.parts), p))
+
+
+def _describe(project: Project, exc: OSError) -> str:
+    detail = exc.strerror or str(exc)
+    if isinstance(exc.filename, str):
+        return f"{detail}: {project.rel(Path(exc.filename))}"
+    return detail
+
+
+_THREADS = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_pull_at_a_time(project: Project) -> Iterator[None]:
+    """Serialise plan-and-apply between the threads and processes of one run (``-n 2``).
+
+    The project lock is held by the parent process; this one is an ``flock`` on the project
+    root folder itself, which exists already (a failed pull creates nothing).
+    """
+    with _THREADS:
+        fd = os.open(project.root, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
 
 def _fetch(entry: PullEntry, base: Path, workdir: Path, timeout: float | None) -> Fetched:
@@ -538,10 +688,10 @@ def pull(
     lock_file: LockFile | None = None,
     timeout: float | None = None,
 ) -> PullResult:
-    """Fetch ``entry.source`` and pull it into ``project`` (atomically), 3-way merging local
-    edits; the pulled sdist is kept in the cache (the base of the next upgrade).
+    """Fetch ``entry.source`` and pull it into ``project`` (one crash-safe transaction), 3-way
+    merging local edits; the pulled sdist is kept in the cache (the base of the next upgrade).
 
-    ``also`` gives, from the plan, more files to write in the same all-or-nothing step. Pass
+    ``also`` gives, from the plan, more files to write in the same transaction. Pass
     the run's ``lock_file`` when pulling several entries: the lock is then parsed once, and
     each pull records its entry in the lock as it is when the pull commits.
     """
@@ -549,19 +699,15 @@ def pull(
     with tempfile.TemporaryDirectory(prefix="micropkg-pull-") as tmp:
         workdir = Path(tmp)
         fetched = _fetch(entry, base, workdir, timeout)
-        plan = plan_pull(
-            project,
-            entry,
-            fetched.path,
-            fetched.sha256,
-            workdir,
-            lock=lock_file.current(),
-            force=force,
-            markers=markers,
-        )
-        plan = dataclasses.replace(plan, remote_key=fetched.ukey)
-        with lock_file.mutex:
+        contents = _extract(project, entry, fetched.path, fetched.sha256, workdir)
+        # Fetching and extracting run in parallel (-n 2); planning and writing one pull at a
+        # time, each against the project as the previous pull left it (requirements.in too).
+        with lock_file.mutex, _one_pull_at_a_time(project):
             lock = lock_file.current()
+            plan = _plan(
+                project, entry, contents, fetched.sha256, lock=lock, force=force, markers=markers
+            )
+            plan = dataclasses.replace(plan, remote_key=fetched.ukey)
             result = apply_plan(project, plan, lock, also=also(plan) if also else None)
             lock_file.written(lock.with_entry(plan.lock_entry))
             _keep_in_cache(project, fetched.path, fetched.sha256, lock, plan)

@@ -117,6 +117,7 @@ def _lay_out_again(
 ) -> dict[str, bytes]:
     """The files the pull of ``entry`` wrote, computed again from its sdist."""
     from .limits import project_limits
+    from .lockfile import Lock
     from .manifest import PullEntry
     from .pull import _lay_out
     from .sdist_reader import extract_sdist
@@ -131,5 +132,7 @@ def _lay_out_again(
     contents = extract_sdist(
         archive, workdir / "sdist", max_bytes=limits.max_size, max_members=limits.max_members
     )
-    _, writes, _ = _lay_out(project, pull_entry, contents.root, contents.package)
-    return {project.rel(target): data for target, data in writes.items()}
+    # The entry as the only one pulled: the folder __init__.py files it created count as its own.
+    lock = Lock({entry.module: entry})
+    layout = _lay_out(project, pull_entry, contents.root, contents.package, lock)
+    return {project.rel(target): data for target, data in layout.writes.items()}

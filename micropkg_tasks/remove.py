@@ -132,7 +132,7 @@ def apply_remove(project: Project, plan: RemovePlan) -> None:
             f"{listing}",
             list(plan.conflicts),
         )
-    commit(project, plan.writes, plan.removals)
+    commit(project, plan.writes, plan.removals, what=f"removal of '{plan.module}'")
     if not plan.still_used:
         path = cached(project.state_dir, plan.sha256)
         if path is not None:

@@ -7,10 +7,12 @@ tasks and must stay cheap, so it only hashes files.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import RequirementsError
-from .fsutil import atomic_write, sha256_file
+from .faults import fault
+from .fsutil import sha256_file
+from .journal import staged_path
 from .names import describe_character, shown, unsafe_character
 
 if TYPE_CHECKING:
@@ -299,6 +303,8 @@ class MergeResult:
     text: str | None
     added: tuple[str, ...]
     created_from: Path | None
+    kept: tuple[str, ...] = ()
+    """Lines of ``previous`` left in the block because ``still_needed`` has them."""
 
 
 def read_requirements_text(path: Path) -> str | None:
@@ -336,6 +342,8 @@ def merge_requirements(
     package_name: str,
     new: Sequence[str],
     previous: Sequence[str] = (),
+    *,
+    still_needed: Sequence[str] = (),
 ) -> MergeResult:
     """Merge a pulled micro-package's requirements into the project's ``requirements.in``.
 
@@ -344,6 +352,8 @@ def merge_requirements(
     ``previous`` are removed from the blocks under ``package_name``'s header (other lines stay)
     and the new block takes the old block's place; otherwise it is appended after a blank line.
     Lines of ``new`` equivalent (reference §4.1) to a line already present are skipped.
+    A line of ``previous`` equivalent to one of ``still_needed`` (what the other pulled
+    micro-packages need) stays in the block even when ``new`` drops it.
 
     Everything outside our blocks is kept byte for byte: lines are split on ``\\n`` only (a form
     feed or U+2028 inside a comment stays where it is), CRLF files get CRLF lines from us, and
@@ -381,6 +391,9 @@ def merge_requirements(
     # Where the upgraded block goes: (index in ``out``, lines to insert before ``added``).
     slot: tuple[int, list[str]] | None = None
     prev = {p.strip() for p in previous}
+    needed = _existing_keys(still_needed) if prev and still_needed else set()
+    keep = {p for p in prev if needed and _existing_keys([p]) & needed}
+    held: list[str] = []  # our lines that stay: re-inserted, sorted with the added ones
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -398,6 +411,7 @@ def merge_requirements(
             i = end
             continue
         removed = True
+        held += [r.strip() for r in region if r.strip() in keep]
         if kept:  # the user added lines under our header: keep them, and the header
             out.append(line)
             if slot is None:
@@ -410,16 +424,18 @@ def merge_requirements(
                 slot = (len(out), ([cr] if out else []) + [header + cr])
         i = end
 
-    present = _existing_keys(out)
+    present = _existing_keys([*out, *held])
     added = tuple(sorted(text for key, text in incoming.items() if key not in present))
+    kept_lines = tuple(dict.fromkeys(held))
 
     if not added and not removed:
         return MergeResult(text=None, added=(), created_from=None)
 
     if slot is not None:
         index, prefix = slot
-        if added:
-            out[index:index] = [*prefix, *(line + cr for line in added)]
+        block = sorted({*added, *kept_lines})
+        if block:
+            out[index:index] = [*prefix, *(line + cr for line in block)]
         elif index == 0:
             while out and not out[0].strip():
                 out.pop(0)
@@ -432,8 +448,8 @@ def merge_requirements(
 
     text = "\n".join(out) + ("\n" if final_newline else "") if out else ""
     if text == base:
-        return MergeResult(text=None, added=added, created_from=None)
-    return MergeResult(text=text, added=added, created_from=created_from)
+        return MergeResult(text=None, added=added, created_from=None, kept=kept_lines)
+    return MergeResult(text=text, added=added, created_from=created_from, kept=kept_lines)
 
 
 # --------------------------------------------------------------------------- compile
@@ -593,10 +609,40 @@ def compile_requirements(
     if not requirements_in.is_file():
         raise RequirementsError(f"'{_relative(requirements_in, project_root)}' does not exist.")
     digest = sha256_file(requirements_in)
+    # The resolver writes a staged copy (it keeps the pins of the file it overwrites), renamed
+    # over requirements.txt only when complete: a killed run leaves the old file, and the next
+    # run deletes the staged one.
+    staged = staged_path(requirements_txt)
+    staged.unlink(missing_ok=True)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copyfile(requirements_txt, staged)
+        _run_backend(chosen, project_root, requirements_in, staged, extra_args)
+        fault("compiled")
+        try:
+            compiled = staged.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise RequirementsError(
+                f"{chosen.name} did not write {_relative(requirements_txt, project_root)}."
+            ) from exc
+        with staged.open("w", encoding="utf-8", newline="\n") as fh:
+            fh.write(_insert_hash_line(compiled, digest))
+        with contextlib.suppress(FileNotFoundError):  # an updated file keeps its mode
+            os.chmod(staged, stat.S_IMODE(requirements_txt.stat().st_mode))
+        os.replace(staged, requirements_txt)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _run_backend(
+    chosen: CompileBackend,
+    project_root: Path,
+    requirements_in: Path,
+    output: Path,
+    extra_args: Sequence[str],
+) -> None:
     argv = chosen.command(
-        _relative(requirements_in, project_root),
-        _relative(requirements_txt, project_root),
-        extra_args,
+        _relative(requirements_in, project_root), _relative(output, project_root), extra_args
     )
     try:
         proc = subprocess.run(
@@ -616,13 +662,6 @@ def compile_requirements(
             f"Compiling {_relative(requirements_in, project_root)} with {chosen.name} failed "
             f"(exit code {proc.returncode}):\n{details}"
         )
-    try:
-        compiled = requirements_txt.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise RequirementsError(
-            f"{chosen.name} did not write {_relative(requirements_txt, project_root)}."
-        ) from exc
-    atomic_write(requirements_txt, _insert_hash_line(compiled, digest))
 
 
 def requirements_stale(requirements_in: Path, requirements_txt: Path) -> bool:

@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ._compat import toml_string
 from .errors import PackageError
+from .faults import fault
 from .fsutil import atomic_writer
 from .limits import Limits, bomb_message, members_message, size_message
 from .names import sdist_basename, shown, unsafe_character
@@ -294,5 +295,6 @@ def write_sdist(path: Path, spec: SdistSpec, *, limits: Limits | None = None) ->
             if stream_length > limit:
                 detail = bomb_message() if by_ratio else size_message(limits.max_size)
                 raise PackageError(f"Cannot package '{path.name}': {detail}")
+            fault("sdist")
     except OSError as exc:
         raise PackageError(f"Cannot write sdist '{path}': {exc.strerror or exc}") from exc

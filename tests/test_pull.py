@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from projects import add_pipeline, make_project, tree_snapshot, write
 
-import micropkg_tasks.pull as pull_module
+import micropkg_tasks.journal as journal_module
 
 PKG_REQUIREMENTS = "pandas>=1.0\nPyYAML\nscikit_learn~=1.0\n"
 
@@ -291,7 +291,7 @@ def test_failure_after_staging_leaves_project_identical(
     monkeypatch.chdir(consumer)
     before = tree_snapshot(consumer)
     calls = {"n": 0}
-    real = pull_module._replace
+    real = journal_module._replace
 
     def failing(src: Path, dst: Path) -> None:
         calls["n"] += 1
@@ -299,7 +299,7 @@ def test_failure_after_staging_leaves_project_identical(
             raise OSError(28, "No space left on device")
         real(src, dst)
 
-    monkeypatch.setattr(pull_module, "_replace", failing)
+    monkeypatch.setattr(journal_module, "_replace", failing)
     result = cli("pull", str(source / "dist/data_proc-0.2.tar.gz"))
     assert result.code == 1
     assert "No space left on device" in result.err

@@ -1,0 +1,465 @@
+"""Crash-safe multi-file changes (the pull transaction), and recovery after a crash.
+
+The protocol follows SQLite's rollback journal and git's lock-file discipline:
+
+1. **Journal.** ``.micropkg/journal.json`` lists every target with its staged file, its backup,
+   whether it existed and the sha256 of its new content (none for a removal), and every folder
+   the transaction creates. It is written to a temporary file, renamed into place (and fsynced
+   with ``MICROPKG_FSYNC=1``) before anything in the project changes, so every temporary name
+   is registered before it is created.
+2. **Stage.** Folders are created; each new content goes to ``.<name>.micropkg-tmp`` beside its
+   target (same folder, so the renames below are atomic).
+3. **Swap.** Each existing target is renamed to ``.<name>.micropkg-bak``, then its staged file
+   is renamed over it; a file to remove is renamed to its backup.
+4. **Commit point.** The journal is renamed to ``journal.committed.json``.
+5. **Clean up.** Backups are deleted, emptied folders pruned, the journal deleted.
+
+Any error or signal before 4 rolls back in the same process. After a crash, :func:`recover`,
+called by the next command once it holds the project lock, rolls back a journal that was not
+committed and finishes one that was. Both are idempotent: a crash during recovery is recovered
+by the next run. So after a SIGKILL anywhere, once the next command has started, the project is
+exactly its old state or exactly its new one, and none of our temporary files are left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import PullError
+from .faults import fault
+from .fsutil import sha256_bytes
+from .project import Project
+
+__all__ = [
+    "BACKUP_SUFFIX",
+    "STAGED_SUFFIX",
+    "Write",
+    "apply",
+    "backup_path",
+    "folders_to_create",
+    "is_our_temp",
+    "recover",
+    "remove_partial_tarballs",
+    "staged_path",
+]
+
+STAGED_SUFFIX = ".micropkg-tmp"
+BACKUP_SUFFIX = ".micropkg-bak"
+JOURNAL = "journal.json"
+COMMITTED = "journal.committed.json"
+FSYNC_ENV = "MICROPKG_FSYNC"
+_FORMAT = 1
+# A tarball being written by ``package``: ``.<name>.tar.gz.<8 hex>.tmp`` (sdist writer).
+_TARBALL_TEMP_RE = re.compile(r"^\.(?P<name>.+\.tar\.gz)\.[0-9a-f]{8}\.tmp$")
+# Ours in the state folder: the journal's (``.journal.json.micropkg-tmp``) and atomic writes'.
+_STATE_TEMP_RE = re.compile(r"^\..+\.micropkg-tmp$")
+
+
+@dataclass(frozen=True)
+class Write:
+    """New content for ``target`` (created, or replaced keeping its mode)."""
+
+    target: Path
+    data: bytes
+    executable: bool = False
+    """Set the executable bits (where the mode has read bits), as the sdist member had."""
+
+
+def staged_path(target: Path) -> Path:
+    """Where the new content of ``target`` is staged: ``.<name>.micropkg-tmp`` beside it."""
+    return target.with_name(f".{target.name}{STAGED_SUFFIX}")
+
+
+def backup_path(target: Path) -> Path:
+    """Where the old ``target`` waits for the commit: ``.<name>.micropkg-bak`` beside it."""
+    return target.with_name(f".{target.name}{BACKUP_SUFFIX}")
+
+
+def is_our_temp(name: str) -> bool:
+    """Whether a file name is one of our staged or backup names (never packaged)."""
+    return name.startswith(".") and name.endswith((STAGED_SUFFIX, BACKUP_SUFFIX))
+
+
+def _durable() -> bool:
+    return os.environ.get(FSYNC_ENV, "") not in ("", "0")
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace(src: Path, dst: Path) -> None:
+    # Every rename of a transaction goes through here (tests inject failures).
+    os.replace(src, dst)
+
+
+# --------------------------------------------------------------------------- the journal
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _write_journal(state_dir: Path, record: dict[str, Any]) -> Path:
+    """Write the journal atomically (temp file, rename); return its path."""
+    created = not state_dir.is_dir()
+    state_dir.mkdir(exist_ok=True)
+    if created:
+        (state_dir / ".gitignore").write_text("# micropkg-tasks state\n*\n", encoding="utf-8")
+    journal = state_dir / JOURNAL
+    temp = staged_path(journal)
+    data = json.dumps(record, indent=0, sort_keys=True).encode("utf-8")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            _write_all(fd, data)
+            if _durable():
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        fault("journal-staged")
+        _replace(temp, journal)
+    except BaseException as exc:
+        temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror, str(journal)) from exc
+        raise
+    if _durable():
+        _fsync_dir(state_dir)
+    return journal
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _load(path: Path, root: Path) -> dict[str, Any]:
+    """Read and check a journal: every path must be inside ``root`` and named as we name it."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        files = record["files"]
+        created = record["created"]
+        prune = record["prune"]
+        ok = (
+            record.get("format") == _FORMAT
+            and isinstance(record.get("what"), str)
+            and isinstance(files, list)
+            and isinstance(created, list)
+            and isinstance(prune, list)
+        )
+        for item in files:
+            target = _inside(root, item["target"])
+            ok = (
+                ok
+                and item["staged"] == _rel(root, staged_path(target))
+                and item["backup"] == _rel(root, backup_path(target))
+                and isinstance(item["existed"], bool)
+                and (item["sha256"] is None or isinstance(item["sha256"], str))
+            )
+        for rel in (*created, *prune):
+            _inside(root, rel)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PullError(
+            f"Cannot read the journal of an interrupted pull '{path}' ({exc}); "
+            "restore the project from version control and delete that file."
+        ) from exc
+    if not ok:
+        raise PullError(
+            f"The journal of an interrupted pull '{path}' is not one micropkg wrote; "
+            "restore the project from version control and delete that file."
+        )
+    return dict(record)
+
+
+def _inside(root: Path, rel: object) -> Path:
+    if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in rel.split("/"):
+        raise ValueError(f"path {rel!r} is not inside the project")
+    return root / rel
+
+
+# --------------------------------------------------------------------------- rollback, finish
+
+
+def _rollback(root: Path, record: dict[str, Any]) -> None:
+    """Undo every step of an uncommitted transaction (idempotent)."""
+    for item in reversed(record["files"]):
+        target = root / item["target"]
+        staged = root / item["staged"]
+        backup = root / item["backup"]
+        if os.path.lexists(backup):
+            _replace(backup, target)
+        elif (
+            not item["existed"]
+            and item["sha256"] is not None
+            and not os.path.lexists(staged)
+            and target.is_file()
+            and not target.is_symlink()
+            and sha256_bytes(target.read_bytes()) == item["sha256"]
+        ):
+            target.unlink()  # a file this transaction created
+        staged.unlink(missing_ok=True)
+        fault("rollback")
+    for rel in reversed(record["created"]):
+        with contextlib.suppress(OSError):
+            (root / rel).rmdir()
+
+
+def _finish(root: Path, record: dict[str, Any]) -> None:
+    """Complete a committed transaction: delete backups and prune emptied folders."""
+    for item in record["files"]:
+        (root / item["backup"]).unlink(missing_ok=True)
+        (root / item["staged"]).unlink(missing_ok=True)
+        fault("cleanup")
+    for rel in record["prune"]:
+        with contextlib.suppress(OSError):
+            (root / rel).rmdir()
+
+
+# --------------------------------------------------------------------------- apply
+
+
+def folders_to_create(root: Path, targets: Iterable[Path]) -> list[Path]:
+    """Folders to create for ``targets``, parents first.
+
+    A file (or a link to one) where a folder must go raises ``PullError`` naming it.
+    """
+    missing: dict[Path, None] = {}
+    known: set[Path] = set()
+    for target in targets:
+        chain = []
+        folder = target.parent
+        while folder != root and folder not in known and root in folder.parents:
+            if folder.is_dir():
+                known.add(folder)
+                break
+            if os.path.lexists(folder):
+                raise PullError(f"'{_rel(root, folder)}' is a file where a folder must go.")
+            chain.append(folder)
+            folder = folder.parent
+        known.update(chain)
+        for item in reversed(chain):
+            missing.setdefault(item, None)
+    return list(missing)
+
+
+def _stage(write: Write, staged: Path, existing_mode: int | None) -> None:
+    """Write ``write.data`` to ``staged`` with the target's final mode.
+
+    An ``OSError`` names the target (``File too large: src/pkg/x.py``).
+    """
+    base = 0o777 if write.executable else 0o666
+    try:
+        # O_EXCL: the journal registered this name; anything already there is not ours.
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, base)
+        try:
+            if existing_mode is not None:
+                mode = existing_mode
+                if write.executable:
+                    mode |= (mode & 0o444) >> 2
+                os.fchmod(fd, mode)
+            _write_all(fd, write.data)
+            if _durable():
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(write.target)) from exc
+
+
+def apply(
+    root: Path,
+    state_dir: Path,
+    writes: Sequence[Write],
+    removals: Sequence[Path],
+    *,
+    what: str,
+    prune: Sequence[Path] = (),
+) -> None:
+    """Write ``writes`` and delete ``removals`` below ``root`` as one crash-safe transaction.
+
+    ``what`` names the transaction in recovery messages (``pull of 'pipelines.ds'``);
+    ``prune`` lists folders to remove after the commit if they are then empty (deepest first).
+    On any error (or signal) before the commit point everything is rolled back and the error
+    is re-raised; if the rollback itself fails, a ``PullError`` says the next command
+    finishes it.
+    """
+    targets = [w.target for w in writes]
+    folders = folders_to_create(root, targets)
+    existing: dict[Path, int | None] = {}
+    for path in (*targets, *removals):
+        try:
+            existing[path] = stat.S_IMODE(path.lstat().st_mode)
+        except FileNotFoundError:
+            existing[path] = None
+        for temp in (staged_path(path), backup_path(path)):
+            if os.path.lexists(temp):
+                raise PullError(
+                    f"'{_rel(root, temp)}' is in the way (not written by this micropkg run); "
+                    "delete it and pull again."
+                )
+    record = {
+        "format": _FORMAT,
+        "what": what,
+        "created": [_rel(root, f) for f in folders],
+        "prune": [_rel(root, f) for f in prune],
+        "files": [
+            {
+                "target": _rel(root, path),
+                "staged": _rel(root, staged_path(path)),
+                "backup": _rel(root, backup_path(path)),
+                "existed": existing[path] is not None,
+                "sha256": data,
+            }
+            for path, data in (
+                *((w.target, sha256_bytes(w.data)) for w in writes),
+                *((p, None) for p in removals),
+            )
+        ],
+    }
+    journal = _write_journal(state_dir, record)
+    try:
+        fault("journal")
+        for folder in folders:
+            folder.mkdir()
+            fault("mkdir")
+        for write in writes:
+            _stage(write, staged_path(write.target), existing[write.target])
+            fault("stage")
+        for write in writes:
+            if existing[write.target] is not None:
+                _replace(write.target, backup_path(write.target))
+                fault("backup")
+            _replace(staged_path(write.target), write.target)
+            fault("place")
+        for path in removals:
+            if existing[path] is not None:
+                _replace(path, backup_path(path))
+                fault("backup")
+        if _durable():
+            for folder in {p.parent for p in (*targets, *removals)}:
+                _fsync_dir(folder)
+        fault("commit")
+        committed = state_dir / COMMITTED
+        _replace(journal, committed)
+    except BaseException as exc:
+        try:
+            _rollback(root, record)
+            journal.unlink(missing_ok=True)
+        except BaseException as undo_exc:
+            raise PullError(
+                f"The pull failed ({exc}) and could not be rolled back ({undo_exc}); the next "
+                "micropkg command in this project finishes the rollback."
+            ) from exc
+        raise
+    if _durable():
+        _fsync_dir(state_dir)
+    fault("committed")
+    with contextlib.suppress(OSError):  # on failure the next command finishes the cleanup
+        _finish(root, record)
+        committed.unlink()
+        fault("done")
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def _remove_unheld(folder: Path, names: Iterable[str], pattern: re.Pattern[str]) -> list[Path]:
+    """Delete the files of ``folder`` named like ``pattern`` that no live process holds (our
+    writers keep an exclusive ``flock`` on their temporary file until they rename it)."""
+    removed: list[Path] = []
+    for name in sorted(names):
+        if not pattern.match(name):
+            continue
+        path = folder / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # being written right now
+        else:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def remove_partial_tarballs(folder: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Delete tarballs a killed ``package`` left half-written in ``folder`` (ours only:
+    ``.<name>.tar.gz.<8 hex>.tmp`` that no live process holds). ``names``: the folder's
+    listing, when the caller has it."""
+    if names is None:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return []
+    return _remove_unheld(folder, names, _TARBALL_TEMP_RE)
+
+
+def _remove_state_temps(state_dir: Path) -> list[Path]:
+    """Our temporary files in the state folder (cache copies, records) nobody holds."""
+    removed: list[Path] = []
+    for dirpath, _, filenames in os.walk(state_dir):
+        removed += _remove_unheld(Path(dirpath), filenames, _STATE_TEMP_RE)
+    return removed
+
+
+def recover(project: Project) -> str | None:
+    """Finish or roll back a pull interrupted by a crash; remove our litter. Call with the
+    project lock held. Returns one line saying what was done, or ``None`` when nothing was.
+    """
+    try:
+        notes = _recover(project)
+    except OSError as exc:
+        raise PullError(
+            f"Cannot recover the interrupted pull recorded in '{project.rel(project.state_dir)}' "
+            f"({exc}); fix that and run the command again."
+        ) from exc
+    if not notes:
+        return None
+    return "Recovered: " + "; ".join(notes) + "."
+
+
+def _recover(project: Project) -> list[str]:
+    root, state_dir = project.root, project.state_dir
+    notes: list[str] = []
+    committed, pending = state_dir / COMMITTED, state_dir / JOURNAL
+    if committed.is_file():
+        record = _load(committed, root)
+        _finish(root, record)
+        committed.unlink()
+        notes.append(f"completed the interrupted {record['what']} (it had reached its commit)")
+    if pending.is_file():
+        record = _load(pending, root)
+        _rollback(root, record)
+        pending.unlink()
+        notes.append(f"rolled back the interrupted {record['what']}; the project is as before it")
+    litter = remove_partial_tarballs(root / "dist")
+    # A journal never renamed into place (nothing was staged yet), cache copies, records.
+    litter += _remove_state_temps(state_dir)
+    compiled = staged_path(project.requirements_txt)  # a compile's staged output
+    if compiled.is_file():
+        compiled.unlink()
+        litter.append(compiled)
+    if litter:
+        names = ", ".join(project.rel(p) for p in litter)
+        notes.append(f"removed what an interrupted run left: {names}")
+    return notes
