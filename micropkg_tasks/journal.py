@@ -408,7 +408,8 @@ def remove_partial_tarballs(folder: Path, names: Iterable[str] | None = None) ->
     listing, when the caller has it."""
     if names is None:
         try:
-            names = os.listdir(folder)
+            with os.scandir(folder) as entries:
+                names = [entry.name for entry in entries]
         except OSError:
             return []
     return _remove_unheld(folder, names, _TARBALL_TEMP_RE)

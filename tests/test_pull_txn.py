@@ -123,7 +123,7 @@ def test_repull_into_a_project_without_the_folders_changes_no_byte(
     dry = cli(*args, "--dry-run")
     assert dry.code == 0, dry.err
     assert [line for line in dry.out.splitlines() if line.startswith("  ")] == []
-    assert "0 to write, 0 to remove" in dry.out
+    assert "0 to write (0 merged), 0 to remove" in dry.out
 
     assert cli(*args).code == 0
     assert tree_snapshot(root) == before
