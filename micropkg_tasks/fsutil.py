@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import BinaryIO
 
-__all__ = ["TEMP_SUFFIX", "atomic_write", "atomic_writer", "sha256_bytes", "sha256_file"]
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows (see hold() and remove_if_unheld())
+    fcntl = None
+
+__all__ = [
+    "TEMP_SUFFIX",
+    "atomic_write",
+    "atomic_writer",
+    "folder_lock",
+    "hold",
+    "remove_if_unheld",
+    "sha256_bytes",
+    "sha256_file",
+]
 
 #: Suffix of our temporary files (``.<name>.<hex>.micropkg-tmp``): recognisable, so packaging
 #: skips them and a later run can clean up exactly what an interrupted run of ours left.
@@ -33,6 +48,51 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: stream.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def hold(fd: int) -> None:
+    """Mark the open file ``fd`` as being written by a live process (an exclusive ``flock``,
+    released when the process closes it or dies). Windows needs none: it refuses to delete a
+    file that is open."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def remove_if_unheld(path: Path) -> bool:
+    """Delete ``path`` unless a live process holds it (:func:`hold`); True when deleted."""
+    if fcntl is None:  # pragma: no cover - Windows
+        try:
+            path.unlink()
+        except OSError:
+            return False
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+    except OSError:
+        return False  # being written right now
+    finally:
+        os.close(fd)
+    return True
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` itself for the ``with`` block: it serialises
+    processes without creating a file. Without ``flock`` (Windows) it holds nothing."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _create_temp(path: Path, suffix: str) -> tuple[int, Path]:
@@ -61,9 +121,7 @@ def atomic_writer(
     fd, temp = _create_temp(path, suffix)
     try:
         with os.fdopen(fd, "wb") as stream:
-            # Held until the rename: a later run removes a leftover temp file (a killed run's)
-            # only when no live process holds it.
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            hold(fd)  # until the rename: a later run removes only a killed run's temp file
             yield stream
             stream.flush()
             if fsync:

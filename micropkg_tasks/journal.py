@@ -24,7 +24,6 @@ exactly its old state or exactly its new one, and none of our temporary files ar
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -36,7 +35,7 @@ from typing import Any
 
 from .errors import PullError
 from .faults import fault
-from .fsutil import sha256_bytes
+from .fsutil import remove_if_unheld, sha256_bytes
 from .project import Project
 
 __all__ = [
@@ -380,26 +379,12 @@ def apply(
 
 def _remove_unheld(folder: Path, names: Iterable[str], pattern: re.Pattern[str]) -> list[Path]:
     """Delete the files of ``folder`` named like ``pattern`` that no live process holds (our
-    writers keep an exclusive ``flock`` on their temporary file until they rename it)."""
-    removed: list[Path] = []
-    for name in sorted(names):
-        if not pattern.match(name):
-            continue
-        path = folder / name
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # being written right now
-        else:
-            path.unlink(missing_ok=True)
-            removed.append(path)
-        finally:
-            os.close(fd)
-    return removed
+    writers hold their temporary file until they rename it: :func:`.fsutil.hold`)."""
+    return [
+        folder / name
+        for name in sorted(names)
+        if pattern.match(name) and remove_if_unheld(folder / name)
+    ]
 
 
 def remove_partial_tarballs(folder: Path, names: Iterable[str] | None = None) -> list[Path]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import os
 import tempfile
 import threading
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 from . import journal
 from .collect import walk_files
 from .errors import ConflictError, ManifestError, MicropkgError, PullError
-from .fsutil import sha256_bytes
+from .fsutil import folder_lock, sha256_bytes
 from .lockfile import LOCK_NAME, Lock, LockEntry, LockFile, read_project_lock, render_lock
 from .manifest import PullEntry
 from .names import config_file_name, normalize_destination, validate_alias
@@ -616,16 +615,11 @@ _THREADS = threading.Lock()
 def _one_pull_at_a_time(project: Project) -> Iterator[None]:
     """Serialise plan-and-apply between the threads and processes of one run (``-n 2``).
 
-    The project lock is held by the parent process; this one is an ``flock`` on the project
-    root folder itself, which exists already (a failed pull creates nothing).
+    The parent process holds the project lock; between its workers this is an ``flock`` on the
+    project root folder itself, which exists already (a failed pull creates nothing).
     """
-    with _THREADS:
-        fd = os.open(project.root, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    with _THREADS, folder_lock(project.root):
+        yield
 
 
 def _fetch(entry: PullEntry, base: Path, workdir: Path, timeout: float | None) -> Fetched:
