@@ -257,12 +257,17 @@ def test_sigkill_after_random_delays(pulled: Scenario) -> None:
     began = time.monotonic()
     assert micropkg(work, *pulled.args).code == 0
     duration = time.monotonic() - began
-    killed = 0
-    for _ in range(4):
+    kills = 0
+    for _ in range(10):
         work = pulled.work()
-        killed += kill_after(start(work, *pulled.args), rng.uniform(0.4, 1.0) * duration)
+        killed = kill_after(start(work, *pulled.args), rng.uniform(0.3, 0.95) * duration)
         next_run(pulled, work, after_kill(pulled, work))
-    assert killed
+        kills += killed
+        if not killed:  # the machine got faster than when the run was timed: aim earlier
+            duration *= 0.7
+        if kills == 4:
+            break
+    assert kills >= 2
 
 
 def test_sigkill_in_the_commit_window_of_a_big_upgrade(
