@@ -35,6 +35,7 @@ from .names import normalize_destination
 from .options import doit_params
 from .package import PackagePlan, PackageRun, build_package, plan_package
 from .project import Project, find_project, load_project, read_pyproject
+from .reporter import UPTODATE_NOTE
 from .result import TaskOutcome, TaskStatus
 from .state import DEP_FILE, acquire, ensure_state_dir
 
@@ -218,11 +219,6 @@ def _run_build_reqs(project: Project, run_id: str) -> dict[str, Any] | TaskFaile
     from .messages import build_reqs_message
     from .requirements import build_requirements
 
-    if not project.requirements_in.is_file():
-        return {
-            "run": run_id,
-            "message": f"Nothing to compile: no {project.rel(project.requirements_in)}.",
-        }
     try:
         result = build_requirements(
             project.root, project.requirements_in, project.requirements_txt, force=True
@@ -233,16 +229,33 @@ def _run_build_reqs(project: Project, run_id: str) -> dict[str, Any] | TaskFaile
 
 
 class RequirementsFresh:
-    """doit ``uptodate``: True while ``requirements.txt`` was compiled from this ``.in``."""
+    """doit ``uptodate``: True while ``requirements.txt`` was compiled from this ``.in``, or
+    while there is nothing to compile."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
 
     def __call__(self) -> bool:
-        from .requirements import requirements_stale
+        from .requirements import nothing_to_compile, requirements_stale
 
         req_in, req_txt = self.project.requirements_in, self.project.requirements_txt
-        return not req_in.is_file() or not requirements_stale(req_in, req_txt)
+        return (
+            not requirements_stale(req_in, req_txt)
+            or nothing_to_compile(req_in, req_txt) is not None
+        )
+
+    def note(self) -> str | None:
+        """What an up-to-date task says after doit's ``-- task`` line: ``Nothing to compile:
+        ...`` (None: nothing to say)."""
+        from .requirements import BuildResult, nothing_to_compile
+
+        req_in, req_txt = self.project.requirements_in, self.project.requirements_txt
+        nothing = nothing_to_compile(req_in, req_txt)
+        if nothing is None:
+            return None
+        from .messages import build_reqs_message  # imports the operations: only when needed
+
+        return build_reqs_message(self.project, BuildResult(False, req_in, req_txt, nothing))
 
 
 class PulledBefore:
@@ -395,15 +408,21 @@ def pull_tasks(ctx: TaskContext) -> Iterator[dict[str, Any]]:
 
 def build_reqs_task(project: Project, run_id: str) -> dict[str, Any]:
     """Compile ``requirements.in`` into ``requirements.txt`` when it changed."""
+    fresh = RequirementsFresh(project)
     task: dict[str, Any] = {
         "doc": "Compile requirements.in into requirements.txt (pip-tools) when it changed.",
         "actions": [(_run_build_reqs, [project, run_id])],
-        "uptodate": [RequirementsFresh(project)],
+        "uptodate": [fresh],
+        "meta": {UPTODATE_NOTE: fresh.note},
         "verbosity": 1,
     }
     if project.requirements_in.is_file():
         task["file_dep"] = [project.rel(project.requirements_in)]
-        task["targets"] = [project.rel(project.requirements_txt)]
+        from .requirements import nothing_to_compile
+
+        # A missing target would run the task every time, with nothing to compile.
+        if nothing_to_compile(project.requirements_in, project.requirements_txt) is None:
+            task["targets"] = [project.rel(project.requirements_txt)]
     return task
 
 
@@ -414,11 +433,13 @@ def pull_all_task(project: Project, run_id: str) -> dict[str, Any]:
     whether a task is up to date once its ``task_dep`` ran, so the check sees what the pulls
     wrote to requirements.in.
     """
+    fresh = RequirementsFresh(project)
     return {
         "doc": "Pull every micro-package of the pull manifest, then run build_reqs.",
         "actions": [(_run_build_reqs, [project, run_id])],
         "task_dep": ["pull"],
-        "uptodate": [RequirementsFresh(project)],
+        "uptodate": [fresh],
+        "meta": {UPTODATE_NOTE: fresh.note},
         "verbosity": 1,
     }
 

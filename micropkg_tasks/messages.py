@@ -76,8 +76,13 @@ def markers_message(plan: PullPlan) -> str:
 
 
 def build_reqs_message(project: Project, result: BuildResult) -> str:
-    """``Compiled requirements.in into requirements.txt.`` or ``... is up to date.``"""
+    """``Compiled requirements.in into requirements.txt.``, ``... is up to date.`` or
+    ``Nothing to compile: ...``."""
     req_in, req_txt = project.rel(result.requirements_in), project.rel(result.requirements_txt)
+    if result.nothing == "no requirements.in":
+        return f"Nothing to compile: no {req_in}."
+    if result.nothing == "no requirements":
+        return f"Nothing to compile: {req_in} has no requirements."
     if result.compiled:
         return f"Compiled {req_in} into {req_txt}."
     return f"{req_txt} is up to date."

@@ -12,7 +12,11 @@ from typing import Any, TextIO
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-__all__ = ["CliReporter", "DoitStyleReporter"]
+__all__ = ["UPTODATE_NOTE", "CliReporter", "DoitStyleReporter"]
+
+#: A task's ``meta`` key: a callable returning the line to print after doit's ``-- task``
+#: line, or None (``-- build_reqs`` then ``Nothing to compile: no requirements.in.``).
+UPTODATE_NOTE = "micropkg_uptodate_note"
 
 
 class DoitStyleReporter(ConsoleReporter):  # type: ignore[misc]
@@ -25,6 +29,14 @@ class DoitStyleReporter(ConsoleReporter):  # type: ignore[misc]
     def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
         super().__init__(outstream, options)
         self.errstream: TextIO = sys.stderr
+
+    def skip_uptodate(self, task: Any) -> None:
+        """doit's ``-- task`` line, then the task's note when it has one."""
+        super().skip_uptodate(task)
+        note = (task.meta or {}).get(UPTODATE_NOTE)
+        text = note() if callable(note) else None
+        if text:
+            self.write(f"{text}\n")
 
     def add_success(self, task: Any) -> None:
         """Our warnings (stderr) and message (stdout) after doit's ``.  task`` line."""

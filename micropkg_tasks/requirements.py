@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from .errors import RequirementsError
 from .faults import fault
@@ -36,6 +36,7 @@ __all__ = [
     "HEADER_TEMPLATE",
     "CompileBackend",
     "MergeResult",
+    "NothingToCompile",
     "PipToolsBackend",
     "UvBackend",
     "block_header",
@@ -43,6 +44,8 @@ __all__ = [
     "check_one_line",
     "compile_requirements",
     "merge_requirements",
+    "names_requirements",
+    "nothing_to_compile",
     "parse_package_requirements",
     "read_requirements_text",
     "requirements_stale",
@@ -679,13 +682,57 @@ def requirements_stale(requirements_in: Path, requirements_txt: Path) -> bool:
     return match is None or match.group(1) != current
 
 
+#: Options of a requirements file that bring requirements (``-r base.txt``, ``-e .``).
+_REQUIREMENT_OPTIONS = ("-r", "--requirement", "-e", "--editable")
+
+NothingToCompile = Literal["no requirements.in", "no requirements"]
+"""Why :func:`nothing_to_compile` found nothing to compile."""
+
+
+def names_requirements(text: str) -> bool:
+    """Whether a requirements file's ``text`` names anything to install: a line that is not
+    blank, a comment or an option that adds no requirement (``--index-url``, ``-c``, ``--pre``).
+    ``-r`` and ``-e`` lines count: they bring requirements."""
+    for line in _logical_lines(text):
+        body = _strip_comment(line).strip()
+        if body and (not body.startswith("-") or body.startswith(_REQUIREMENT_OPTIONS)):
+            return True
+    return False
+
+
+def nothing_to_compile(requirements_in: Path, requirements_txt: Path) -> NothingToCompile | None:
+    """Why there is nothing to compile, or None when there is something (or an error to report).
+
+    Nothing: no ``requirements.in`` (no pull added requirements); or one that names no
+    requirement while ``requirements.txt`` is not one we compiled (missing, or without our hash
+    line): compiling would replace the project's hand-written pins with an empty list. A
+    ``requirements.txt`` we compiled follows its input even when that becomes empty (the last
+    micro-package with requirements was removed), so no stale pins stay behind. Starts nothing.
+    """
+    try:
+        data = requirements_in.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return "no requirements.in"
+    except OSError:
+        return None  # the compile names the problem
+    if names_requirements(data.decode("utf-8", errors="replace")):
+        return None
+    try:
+        compiled = requirements_txt.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "no requirements"
+    return None if _HASH_RE.search(compiled) else "no requirements"
+
+
 @dataclass(frozen=True)
 class BuildResult:
-    """What :func:`build_requirements` did: compiled, or nothing to do."""
+    """What :func:`build_requirements` did: compiled, nothing to do, or nothing to compile."""
 
     compiled: bool
     requirements_in: Path
     requirements_txt: Path
+    nothing: NothingToCompile | None = None
+    """Why there was nothing to compile (None: there was something)."""
 
 
 def build_requirements(
@@ -698,13 +745,11 @@ def build_requirements(
     force: bool = False,
 ) -> BuildResult:
     """Compile ``requirements.in`` when ``requirements.txt`` is stale, when ``extra_args`` are
-    given or with ``force``; otherwise do nothing. A missing ``requirements.in`` is an error."""
-    if not requirements_in.is_file():
-        raise RequirementsError(
-            f"No {_relative(requirements_in, project_root)} to compile: pull a micro-package "
-            f"first, or copy {_relative(requirements_txt, project_root)} to "
-            f"{_relative(requirements_in, project_root)}."
-        )
+    given or with ``force``; otherwise do nothing. When there is :func:`nothing_to_compile`,
+    nothing runs and nothing is written, whatever the options."""
+    nothing = nothing_to_compile(requirements_in, requirements_txt)
+    if nothing is not None:
+        return BuildResult(False, requirements_in, requirements_txt, nothing)
     stale = requirements_stale(requirements_in, requirements_txt)
     if not (stale or extra_args or force):
         return BuildResult(False, requirements_in, requirements_txt)

@@ -620,13 +620,6 @@ def test_broken_resolver_fixture_really_breaks_a_compile(
     assert (root / "requirements.txt").read_bytes() == txt_before
 
 
-def test_build_reqs_without_requirements_in(project: Path, cli: Cli) -> None:
-    result = cli("build-reqs", "--check")
-    assert result.code == 1
-    assert len(result.err.splitlines()) == 1
-    assert result.err.startswith("Error: No requirements.in to compile")
-
-
 # --------------------------------------------------------------------------- status
 
 

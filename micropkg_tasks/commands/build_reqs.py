@@ -5,7 +5,12 @@ from __future__ import annotations
 from ..errors import MicropkgError
 from ..messages import build_reqs_message
 from ..project import load_project
-from ..requirements import build_requirements, requirements_stale
+from ..requirements import (
+    BuildResult,
+    build_requirements,
+    nothing_to_compile,
+    requirements_stale,
+)
 from ..result import CommandResult
 from ._base import Context, Values, locked
 
@@ -24,26 +29,26 @@ def run(ctx: Context, values: Values) -> CommandResult:
     """Compile, or with ``--check`` only say whether a compile is needed."""
     project = load_project(ctx.cwd)
     req_in, req_txt = project.requirements_in, project.requirements_txt
-    if values["check"]:
-        if not req_in.is_file():
-            raise MicropkgError(
-                f"No {project.rel(req_in)} to compile: pull a micro-package first, or copy "
-                f"{project.rel(req_txt)} to {project.rel(req_in)}."
+    # Only a compile writes: a check, or nothing to compile, creates no state folder either.
+    writes = not values["check"] and nothing_to_compile(req_in, req_txt) is None
+    with locked(project, create=writes) as recovered:
+        if values["check"]:
+            nothing = nothing_to_compile(req_in, req_txt)
+            if nothing is None and requirements_stale(req_in, req_txt):
+                raise MicropkgError(
+                    f"{project.rel(req_txt)} is out of date with {project.rel(req_in)}: "
+                    "run 'micropkg build-reqs'."
+                )
+            result = BuildResult(False, req_in, req_txt, nothing) if nothing else None
+        else:  # one resolver per project at a time
+            result = build_requirements(
+                project.root,
+                req_in,
+                req_txt,
+                extra_args=values["extra"],
+                backend=values["backend"],
             )
-        with locked(project, create=False) as recovered:
-            stale = requirements_stale(req_in, req_txt)
-        if stale:
-            raise MicropkgError(
-                f"{project.rel(req_txt)} is out of date with {project.rel(req_in)}: "
-                "run 'micropkg build-reqs'."
-            )
-        return CommandResult(lines=(recovered,) if recovered else ())
-    if not req_in.is_file():  # checked before the lock: a failed command creates nothing
-        build_requirements(project.root, req_in, req_txt)
-    # One resolver per project at a time.
-    with locked(project) as recovered:
-        result = build_requirements(
-            project.root, req_in, req_txt, extra_args=values["extra"], backend=values["backend"]
-        )
-    notes = (recovered,) if recovered else ()
-    return CommandResult(lines=(*notes, build_reqs_message(project, result)))
+    lines = [recovered] if recovered else []
+    if result is not None:
+        lines.append(build_reqs_message(project, result))
+    return CommandResult(lines=tuple(lines))
