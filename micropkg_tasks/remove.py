@@ -9,7 +9,6 @@ the pull manifest, and its sdist from the cache.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,19 +39,10 @@ class RemovePlan:
     """Another lock entry pulled the same sdist (it stays in the cache)."""
 
 
-def _has_other_files(folder: Path, going: set[Path]) -> bool:
-    """Whether ``folder`` keeps any file besides ``going`` (``__pycache__`` does not count)."""
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-        for name in filenames:
-            if Path(dirpath, name) not in going:
-                return True
-    return False
-
-
 def plan_remove(project: Project, module: str, *, force: bool = False) -> RemovePlan:
     """Plan the removal of the pulled micro-package ``module`` (nothing is written)."""
     from .manifest_edit import remove_pull_entry
+    from .pull import _keep_packages
     from .requirements import merge_requirements
 
     lock = read_project_lock(project)
@@ -61,7 +51,6 @@ def plan_remove(project: Project, module: str, *, force: bool = False) -> Remove
     actions: list[tuple[str, str]] = []
     conflicts: list[str] = []
     going: set[Path] = set()
-    inits: list[Path] = []
     for rel, digest in sorted(entry.files.items()):
         path = project.root / rel
         if rel in others:
@@ -74,20 +63,24 @@ def plan_remove(project: Project, module: str, *, force: bool = False) -> Remove
         if sha256_bytes(current) != digest and not force:
             conflicts.append(f"{rel} (edited locally)")
             continue
-        if path.name == "__init__.py":
-            inits.append(path)
         going.add(path)
     # An __init__.py stays where its folder keeps other files (a package of the project).
-    for init in sorted(inits, key=lambda p: len(p.parts), reverse=True):
-        if _has_other_files(init.parent, going):
-            going.discard(init)
-            actions.append(("keep", f"{project.rel(init)} (its folder holds other files)"))
+    kept = going - set(_keep_packages(sorted(going), ()))
+    going -= kept
+    actions += [("keep", f"{project.rel(p)} (its folder holds other files)") for p in sorted(kept)]
     actions += [("remove", project.rel(p)) for p in sorted(going)]
 
     writes: dict[Path, bytes] = {}
     if entry.requirements:
+        # Lines another pulled micro-package still needs stay.
+        needed = [r for m, e in lock.entries.items() if m != module for r in e.needs]
         merged = merge_requirements(
-            project.requirements_in, project.requirements_txt, entry.package, (), entry.requirements
+            project.requirements_in,
+            project.requirements_txt,
+            entry.package,
+            (),
+            entry.requirements,
+            still_needed=needed,
         )
         if merged.text is not None and project.requirements_in.is_file():
             writes[project.requirements_in] = merged.text.encode("utf-8")

@@ -243,3 +243,20 @@ def test_remove_needs_a_module_and_help_lists_the_commands(managed: Path, cli) -
         build_parser().parse_args(["upgrade", "--help"])
     for flag in ("--all", "--pre", "--dry-run", "--force", "--merge", "MODULE"):
         assert flag in out.getvalue()
+
+
+def test_remove_keeps_requirement_lines_another_micro_package_needs(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servers import make_sdist
+
+    first = make_sdist(tmp_path / "a", "alpha-pipe", "1.0", requires=("numpy>=1.26", "scipy"))
+    second = make_sdist(tmp_path / "b", "beta-pipe", "1.0", requires=("numpy>=1.26",))
+    root = make_project(tmp_path / "shared", package="consumer_pkg")
+    monkeypatch.chdir(root)
+    assert cli("pull", str(first)).code == 0
+    assert cli("pull", str(second)).code == 0  # numpy is there already: no block of its own
+    assert cli("remove", "alpha_pipe").code == 0
+    text = (root / "requirements.in").read_text()
+    assert "numpy>=1.26" in text  # beta_pipe still needs it
+    assert "scipy" not in text
