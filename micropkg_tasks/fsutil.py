@@ -27,6 +27,7 @@ __all__ = [
     "remove_if_unheld",
     "sha256_bytes",
     "sha256_file",
+    "sha256_of",
 ]
 
 #: Suffix of our temporary files (``.<name>.<hex>.micropkg-tmp``): recognisable, so packaging
@@ -93,6 +94,11 @@ def folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def sha256_of(data: bytes | Path) -> str:
+    """Hex sha256 of bytes, or of a file's bytes (a large file is never read whole)."""
+    return sha256_file(data) if isinstance(data, Path) else sha256_bytes(data)
 
 
 def _create_temp(path: Path, suffix: str) -> tuple[int, Path]:

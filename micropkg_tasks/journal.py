@@ -35,7 +35,7 @@ from typing import Any
 
 from .errors import PullError
 from .faults import fault
-from .fsutil import remove_if_unheld, sha256_bytes
+from .fsutil import remove_if_unheld, sha256_file, sha256_of
 from .project import Project
 
 __all__ = [
@@ -68,7 +68,8 @@ class Write:
     """New content for ``target`` (created, or replaced keeping its mode)."""
 
     target: Path
-    data: bytes
+    data: bytes | Path
+    """The new bytes, or a file to copy them from in chunks (a large file: never held whole)."""
     executable: bool = False
     """Set the executable bits (where the mode has read bits), as the sdist member had."""
 
@@ -141,6 +142,12 @@ def _write_journal(state_dir: Path, record: dict[str, Any]) -> Path:
     return journal
 
 
+def _copy_into(fd: int, source: Path) -> None:
+    with source.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            _write_all(fd, block)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -208,7 +215,7 @@ def _rollback(root: Path, record: dict[str, Any]) -> None:
             and not os.path.lexists(staged)
             and target.is_file()
             and not target.is_symlink()
-            and sha256_bytes(target.read_bytes()) == item["sha256"]
+            and sha256_file(target) == item["sha256"]
         ):
             target.unlink()  # a file this transaction created
         staged.unlink(missing_ok=True)
@@ -271,7 +278,10 @@ def _stage(write: Write, staged: Path, existing_mode: int | None) -> None:
                 if write.executable:
                     mode |= (mode & 0o444) >> 2
                 os.fchmod(fd, mode)
-            _write_all(fd, write.data)
+            if isinstance(write.data, Path):
+                _copy_into(fd, write.data)
+            else:
+                _write_all(fd, write.data)
             if _durable():
                 os.fsync(fd)
         finally:
@@ -325,7 +335,7 @@ def apply(
                 "sha256": data,
             }
             for path, data in (
-                *((w.target, sha256_bytes(w.data)) for w in writes),
+                *((w.target, sha256_of(w.data)) for w in writes),
                 *((p, None) for p in removals),
             )
         ],

@@ -7,7 +7,7 @@ import dataclasses
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from . import journal
 from .collect import walk_files
 from .errors import ConflictError, ManifestError, MicropkgError, PullError
-from .fsutil import folder_lock, sha256_bytes
+from .fsutil import folder_lock, sha256_bytes, sha256_file, sha256_of
 from .lockfile import LOCK_NAME, Lock, LockEntry, LockFile, read_project_lock, render_lock
 from .manifest import PullEntry
 from .names import config_file_name, normalize_destination, validate_alias
@@ -48,7 +48,7 @@ class PullPlan:
     package: str
     version: str | None
     sha256: str
-    writes: dict[Path, bytes]
+    writes: dict[Path, Content]
     """Files to create or update (absolute path → new content)."""
     removals: tuple[Path, ...]
     """Files of the previous pull that the new version dropped."""
@@ -127,10 +127,32 @@ def module_for(entry: PullEntry, package: str) -> str:
     return ".".join((*normalize_destination(entry.destination), _target_name(entry, package)))
 
 
+#: A file of the sdist larger than this (and not a ``.py`` file, which the rewriter reads) is
+#: never held in memory: it stays a path into the extracted sdist, is compared and hashed in
+#: chunks, and is copied in chunks when staged. Such files are never 3-way merged.
+LARGE_FILE = 8 * 1024**2
+
+Content = bytes | Path
+"""A file's new content, or (a large file) the extracted file to stream it from."""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two files have the same bytes (compared in 1 MiB chunks)."""
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with a.open("rb") as fa, b.open("rb") as fb:
+        while True:
+            block = fa.read(1 << 20)
+            if block != fb.read(1 << 20):
+                return False
+            if not block:
+                return True
+
+
 @dataclass(frozen=True)
 class _Layout:
     module: str
-    writes: dict[Path, bytes]
+    writes: dict[Path, Content]
     executable: frozenset[Path]
     warnings: list[str]
 
@@ -155,7 +177,7 @@ def _lay_out(
     previous = lock.entries.get(module)
     owned = previous.files if previous else {}
 
-    writes: dict[Path, bytes] = {}
+    writes: dict[Path, Content] = {}
     executable: set[Path] = set()
     warnings: list[str] = []
     config_code: list[str] = []
@@ -168,10 +190,15 @@ def _lay_out(
     )
 
     def add(target: Path, source: Path, rel: str, rewrite: bool) -> None:
-        data = source.read_bytes()
-        if source.stat().st_mode & 0o100:
+        info = source.stat()
+        if info.st_mode & 0o100:
             executable.add(target)
-        if rewrite and rel.endswith(".py"):
+        rewritten = rewrite and rel.endswith(".py")
+        if not rewritten and info.st_size > LARGE_FILE:
+            writes[target] = source  # streamed from the extracted sdist when staged
+            return
+        data = source.read_bytes()
+        if rewritten:
             result = rewrite_source(
                 data,
                 package,
@@ -208,6 +235,32 @@ def _lay_out(
     for init in _intermediate_inits(project, code_root.parent, project.package_dir, owned):
         writes.setdefault(init, b"")
     return _Layout(module, writes, frozenset(executable), warnings)
+
+
+def _large_decision(
+    target: Path, new: Path, recorded: str | None, force: bool, others: dict[str, str]
+) -> tuple[str, str]:
+    """What to do with a large file (the rules of :mod:`.merging`, without a 3-way merge):
+    ``unchanged``, ``create``, ``update``, ``keep`` or ``conflict``, and a note."""
+    exists = target.is_file()
+    if exists and _same_file(target, new):
+        return "unchanged", ""
+    if force or (not exists and recorded is None):
+        return ("update" if exists else "create"), ""
+    local = sha256_file(target) if exists else None
+    sharers = sorted(m for m, d in others.items() if d == local)
+    if sharers:
+        return "conflict", f"pulled by '{sharers[0]}' too, which needs it as it is"
+    if recorded is None:
+        if others:
+            return "conflict", f"written by the pull of '{min(others)}'"
+        return "conflict", "not written by an earlier pull"
+    if local == recorded:
+        return "update", ""
+    if sha256_file(new) == recorded:
+        return "keep", "local deletion kept" if local is None else "local edit kept"
+    what = "deleted locally" if local is None else "edited locally"
+    return "conflict", f"{what}; a file over {LARGE_FILE // 1024**2} MiB is not merged"
 
 
 def _other_owners(lock: Lock, module: str) -> dict[str, dict[str, str]]:
@@ -327,7 +380,7 @@ def _plan(
         else None
     )
     conflicts: list[str] = []
-    final_writes: dict[Path, bytes] = {}
+    final_writes: dict[Path, Content] = {}
     actions: list[tuple[str, str]] = []
     marked: list[str] = []
     unchanged = 0
@@ -336,8 +389,20 @@ def _plan(
         if target.is_dir():
             conflicts.append(f"{rel} (a folder is in the way)")
             continue
-        current = _read(project, target)
         recorded = previous_files.get(rel)
+        if isinstance(data, Path):
+            action, note = _large_decision(target, data, recorded, force, others.get(rel, {}))
+            if action == "unchanged":
+                unchanged += 1
+            elif action == "conflict":
+                conflicts.append(f"{rel} ({note})")
+            elif action == "keep":
+                actions.append(("keep", f"{rel} ({note})"))
+            else:
+                final_writes[target] = data
+                actions.append((action, rel))
+            continue
+        current = _read(project, target)
         # Another pulled micro-package that has this very content still needs it as it is.
         digest = sha256_bytes(current) if current is not None and rel in others else None
         sharers = sorted(m for m, d in others.get(rel, {}).items() if d == digest)
@@ -383,10 +448,13 @@ def _plan(
         path = project.root / rel
         if path.is_dir():
             continue
-        current = _read(project, path)
-        if current is None:
+        try:
+            now = sha256_file(path)
+        except FileNotFoundError:
             continue
-        if force or sha256_bytes(current) == digest:
+        except OSError as exc:
+            raise PullError(f"Cannot read '{rel}': {exc.strerror or exc}") from exc
+        if force or now == digest:
             candidates.append(path)
         else:
             conflicts.append(f"{rel} (edited locally; the new version drops it)")
@@ -453,7 +521,7 @@ def _plan(
         package=contents.package,
         options={k: str(v) for k, v in options.items()},
         requirements=tuple(sorted({*merge.added, *merge.result.kept})),
-        files={project.rel(t): sha256_bytes(d) for t, d in writes.items()},
+        files={project.rel(t): sha256_of(d) for t, d in writes.items()},
         conflicts=tuple(sorted(marked)),
         requires=tuple(sorted({canonical(r) for r in contents.requirements})),
     )
@@ -548,7 +616,7 @@ def apply_plan(
 
 def commit(
     project: Project,
-    writes: dict[Path, bytes],
+    writes: Mapping[Path, Content],
     removals: tuple[Path, ...],
     *,
     executable: Collection[Path] = frozenset(),
@@ -733,7 +801,7 @@ def status(project: Project) -> list[StatusRow]:
         modified, missing = [], []
         for rel, digest in sorted(entry.files.items()):
             try:
-                if sha256_bytes((project.root / rel).read_bytes()) != digest:
+                if sha256_file(project.root / rel) != digest:
                     modified.append(rel)
             except (FileNotFoundError, NotADirectoryError):  # gone, or a parent became a file
                 missing.append(rel)

@@ -135,4 +135,8 @@ def _lay_out_again(
     # The entry as the only one pulled: the folder __init__.py files it created count as its own.
     lock = Lock({entry.module: entry})
     layout = _lay_out(project, pull_entry, contents.root, contents.package, lock)
-    return {project.rel(target): data for target, data in layout.writes.items()}
+    # A large file is read whole here: these are the pulled versions to diff or merge against.
+    return {
+        project.rel(target): data.read_bytes() if isinstance(data, Path) else data
+        for target, data in layout.writes.items()
+    }

@@ -157,3 +157,89 @@ def test_gzip_bomb_is_refused_whatever_the_cap(
     assert pulled.err.startswith("Error: Refusing to extract 'data_proc-0.1.tar.gz': it ")
     assert "gzip bomb" in pulled.err
     assert tree_snapshot(consumer) == before
+
+
+# ------------------------------------------------------------------ large files stream (pull)
+
+
+@pytest.fixture
+def small_large_file(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Files over 4 kB count as large (8 MiB really): the streaming path, with small files."""
+    import micropkg_tasks.pull as pull_module
+
+    monkeypatch.setattr(pull_module, "LARGE_FILE", 4000)
+    return 4000
+
+
+def package_with_blob(cli: Cli, root: Path, blob: bytes, monkeypatch: pytest.MonkeyPatch) -> Path:
+    code = root / "src/demo_proj/pipelines/data_proc"
+    if not code.exists():
+        add_pipeline(root, "data_proc")
+        (code / "data").mkdir()
+    (code / "data" / "blob.bin").write_bytes(blob)
+    previous = Path.cwd()
+    monkeypatch.chdir(root)
+    try:
+        assert cli("package", "pipelines.data_proc").code == 0
+    finally:
+        monkeypatch.chdir(previous)
+    return root / "dist/data_proc-0.1.tar.gz"
+
+
+def test_large_files_are_streamed_compared_and_hashed_in_chunks(
+    project: Path,
+    project_factory: Callable[..., Path],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    small_large_file: int,
+) -> None:
+    from micropkg_tasks.lockfile import read_lock
+    from micropkg_tasks.manifest import pull_entry
+    from micropkg_tasks.project import load_project
+    from micropkg_tasks.pull import fetch_and_plan
+
+    blob = os.urandom(3 * small_large_file)
+    tarball = package_with_blob(cli, project, blob, monkeypatch)
+    consumer = project_factory("consumer")
+    monkeypatch.chdir(consumer)
+    pulled = consumer / "src/demo_proj/data_proc/data/blob.bin"
+
+    # The plan carries the extracted file, not its bytes.
+    plan, _ = fetch_and_plan(
+        load_project(consumer), pull_entry(str(tarball)), base=consumer, force=False
+    )
+    assert isinstance(plan.writes[pulled], Path)
+    assert not isinstance(plan.writes[pulled.parent.parent / "nodes.py"], Path)
+
+    assert cli("pull", str(tarball)).code == 0
+    assert pulled.read_bytes() == blob
+    import hashlib
+
+    lock = read_lock(consumer / "micropkg.lock")
+    digest = lock.entries["data_proc"].files["src/demo_proj/data_proc/data/blob.bin"]
+    assert digest == hashlib.sha256(blob).hexdigest()
+    assert cli("status").out.splitlines()[0].endswith("[clean]")
+
+    # Pulled again: unchanged (nothing written).
+    before = tree_snapshot(consumer)
+    again = cli("pull", str(tarball))
+    assert again.code == 0, again.err
+    assert tree_snapshot(consumer) == before
+
+    # A new version while the file is unchanged locally: updated.
+    newer = os.urandom(3 * small_large_file)
+    tarball = package_with_blob(cli, project, newer, monkeypatch)
+    assert cli("pull", str(tarball)).code == 0
+    assert pulled.read_bytes() == newer
+
+    # Edited locally and changed upstream: a conflict (never merged), nothing written.
+    pulled.write_bytes(b"local " + newer)
+    tarball = package_with_blob(cli, project, os.urandom(3 * small_large_file), monkeypatch)
+    before = tree_snapshot(consumer)
+    refused = cli("pull", str(tarball))
+    assert refused.code == 1
+    assert "src/demo_proj/data_proc/data/blob.bin (edited locally; a file over" in refused.err
+    assert tree_snapshot(consumer) == before
+    forced = cli("pull", str(tarball), "--force")
+    assert forced.code == 0, forced.err
+    assert pulled.read_bytes() != b"local " + newer
