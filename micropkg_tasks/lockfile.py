@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import keyword
 import os
 import re
@@ -67,9 +68,35 @@ class Lock:
 
     entries: dict[str, LockEntry] = field(default_factory=dict)
 
+    @functools.cached_property
+    def file_owners(self) -> dict[str, dict[str, str]]:
+        """Project path → {module: recorded sha256} of every entry that wrote it (built once
+        per lock; :meth:`with_entry` carries it over, so a ``pull --all`` never rebuilds it)."""
+        owners: dict[str, dict[str, str]] = {}
+        for module, entry in self.entries.items():
+            for rel, digest in entry.files.items():
+                owners.setdefault(rel, {})[module] = digest
+        return owners
+
     def with_entry(self, entry: LockEntry) -> Lock:
         """This lock with ``entry`` added or replacing the entry of the same module."""
-        return Lock({**self.entries, entry.module: entry})
+        new = Lock({**self.entries, entry.module: entry})
+        index = self.__dict__.get("file_owners")
+        if index is not None:
+            # Only the files of the old and new entry change owners (a C-speed dict copy, not
+            # a walk over every file of every entry).
+            owners = dict(index)
+            old = self.entries.get(entry.module)
+            for rel in old.files if old else ():
+                rest = {m: d for m, d in owners[rel].items() if m != entry.module}
+                if rest:
+                    owners[rel] = rest
+                else:
+                    del owners[rel]
+            for rel, digest in entry.files.items():
+                owners[rel] = {**owners.get(rel, {}), entry.module: digest}
+            new.__dict__["file_owners"] = owners
+        return new
 
 
 def _kind(value: object) -> str:

@@ -7,7 +7,7 @@ import dataclasses
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -263,13 +263,13 @@ def _large_decision(
     return "conflict", f"{what}; a file over {LARGE_FILE // 1024**2} MiB is not merged"
 
 
-def _other_owners(lock: Lock, module: str) -> dict[str, dict[str, str]]:
-    """Project path → {module: recorded sha256} of the files other pulled entries wrote."""
+def _other_owners(lock: Lock, module: str, rels: Iterable[str]) -> dict[str, dict[str, str]]:
+    """For each of ``rels`` that other pulled entries wrote: {module: recorded sha256}."""
     owners: dict[str, dict[str, str]] = {}
-    for other, item in lock.entries.items():
-        if other != module:
-            for rel, digest in item.files.items():
-                owners.setdefault(rel, {})[other] = digest
+    for rel in rels:
+        found = lock.file_owners.get(rel)
+        if found and (len(found) > 1 or module not in found):
+            owners[rel] = {m: d for m, d in found.items() if m != module}
     return owners
 
 
@@ -367,7 +367,7 @@ def _plan(
 
     previous = lock.entries.get(module)
     previous_files = previous.files if previous else {}
-    others = _other_owners(lock, module)
+    others = _other_owners(lock, module, [*map(project.rel, writes), *previous_files])
     unresolved = set(previous.conflicts) if previous else set()
     merger = (
         FileMerger(

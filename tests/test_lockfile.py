@@ -131,3 +131,18 @@ def test_fast_lock_parse_leaves_anything_unusual_to_tomllib(text: str) -> None:
     import micropkg_tasks.lockfile as lockfile
 
     assert lockfile._parse_written(text) is None
+
+
+def test_file_owners_carried_over_by_with_entry_equals_a_fresh_index() -> None:
+    a = LockEntry("a", "s", "1" * 64, "0.1", "a", files={"x": "1" * 64, "shared": "2" * 64})
+    b = LockEntry("b", "s", "3" * 64, "0.1", "b", files={"shared": "2" * 64, "y": "4" * 64})
+    lock = Lock({"a": a, "b": b})
+    assert lock.file_owners["shared"] == {"a": "2" * 64, "b": "2" * 64}
+    newer_a = LockEntry("a", "s", "5" * 64, "0.2", "a", files={"z": "6" * 64})
+    c = LockEntry("c", "s", "7" * 64, "0.1", "c", files={"y": "8" * 64})
+    carried = lock.with_entry(newer_a).with_entry(c)
+    fresh = Lock(dict(carried.entries))
+    assert carried.file_owners == fresh.file_owners
+    assert carried.file_owners["shared"] == {"b": "2" * 64}
+    assert "x" not in carried.file_owners
+    assert lock.file_owners["shared"] == {"a": "2" * 64, "b": "2" * 64}  # the old one unchanged
