@@ -200,6 +200,21 @@ def test_upgrading_one_micropackage_keeps_what_another_needs(
     assert "shared>=1.0" not in requirements.read_text()
 
 
+def test_removing_one_micropackage_keeps_what_another_needs(
+    tmp_path: Path, consumer: Path, cli
+) -> None:
+    shared = {"config/parameters/shared.yml": "rate: 1\n"}
+    for name in ("alpha_mp", "beta_mp"):
+        files = _prefixed(name, shared)
+        sdist = make_sdist(tmp_path / name, name, "0.1", files, requires=("shared>=1.0",))
+        assert cli("pull", str(sdist)).code == 0
+    result = cli("remove", "alpha_mp")
+    assert result.code == 0, result.err
+    assert "shared>=1.0" in (consumer / "requirements.in").read_text().splitlines()
+    assert (consumer / "conf/base/parameters/shared.yml").read_text() == "rate: 1\n"
+    assert "[clean]" in cli("status").out
+
+
 def test_changing_a_file_another_micropackage_needs_is_a_conflict(
     tmp_path: Path, consumer: Path, cli
 ) -> None:
@@ -417,3 +432,30 @@ def test_a_journal_we_did_not_write_is_refused(
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], lines
     assert victim.read_text() == "keep me\n"
     assert (project / "b.txt").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("fsync", ["", "1"])
+def test_fsync_only_when_asked(
+    tmp_path: Path, consumer: Path, cli, monkeypatch: pytest.MonkeyPatch, fsync: str
+) -> None:
+    """``MICROPKG_FSYNC=1``: every staged file, the journal and each touched folder are
+    flushed before the commit point; by default nothing is (a pull stays fast)."""
+    import micropkg_tasks.journal as journal_module
+
+    files = {f"xmod/f{i}.py": f"X = {i}\n" for i in range(5)}
+    sdist = make_sdist(tmp_path, "xmod", "0.1", files)
+    synced: list[int] = []
+    real = os.fsync
+
+    def counting(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(journal_module.os, "fsync", counting)
+    monkeypatch.setenv("MICROPKG_FSYNC", fsync)
+    assert cli("pull", str(sdist)).code == 0
+    staged = len(files) + 2  # and xmod/__init__.py and micropkg.lock
+    if fsync:  # each staged file, the journal, the code folder, the state folder at the commit
+        assert len(synced) >= staged + 3
+    else:
+        assert synced == []
