@@ -115,10 +115,9 @@ def _rel(root: Path, path: Path) -> str:
 
 def _write_journal(state_dir: Path, record: dict[str, Any]) -> Path:
     """Write the journal atomically (temp file, rename); return its path."""
-    created = not state_dir.is_dir()
-    state_dir.mkdir(exist_ok=True)
-    if created:
-        (state_dir / ".gitignore").write_text("# micropkg-tasks state\n*\n", encoding="utf-8")
+    from .state import ensure_state_dir  # (state imports this module: recover())
+
+    ensure_state_dir(state_dir.parent)
     journal = state_dir / JOURNAL
     temp = staged_path(journal)
     data = json.dumps(record, indent=0, sort_keys=True).encode("utf-8")
