@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .commands import COMMANDS, Context, command
+from .commands import COMMANDS, Context, command, startup_warnings
 from .errors import MicropkgError
 from .options import add_arguments
 from .result import CommandResult
@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     values = vars(args)
     ctx = Context(cwd=Path.cwd(), verbose=bool(values.get("verbose")))
     module = command(args.command)
+    if not (args.command == "init" and values.get("migrate")):  # that one does what they say
+        for warning in startup_warnings(ctx.cwd):
+            print(f"Warning: {warning}", file=sys.stderr)
     try:
         return print_result(module.run(ctx, values))
     except MicropkgError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,11 +15,13 @@ from .names import (
     validate_alias,
 )
 from .options import manifest_field, manifest_keys
+from .project import kedro_major
 
 __all__ = [
     "Manifest",
     "PackageEntry",
     "PullEntry",
+    "kedro1x_manifest_warning",
     "load_manifest",
     "manifest_table",
 ]
@@ -91,6 +93,34 @@ def manifest_table(pyproject: Mapping[str, Any]) -> str:
     if has_own:
         return OWN_TABLE
     return KEDRO_TABLE
+
+
+def kedro1x_manifest_warning(
+    pyproject: Mapping[str, Any], installed_kedro: Callable[[], str | None]
+) -> str | None:
+    """The warning for a ``[tool.kedro.micropkg]`` manifest in a Kedro 1.x project, or None.
+
+    Kedro 1.x refuses to start with it. The project is a Kedro 1.x one when its
+    ``kedro_init_version`` is 1.x or later, or else when ``installed_kedro()`` (called only
+    then) is.
+    """
+    tool = pyproject.get("tool")
+    kedro = tool.get("kedro") if isinstance(tool, Mapping) else None
+    if not isinstance(kedro, Mapping) or "micropkg" not in kedro:
+        return None
+    init = kedro.get("kedro_init_version")
+    if (kedro_major(init) or 0) >= 1:
+        reason = f'kedro_init_version = "{shown(str(init))}"'
+    else:
+        installed = installed_kedro()
+        if (kedro_major(installed) or 0) < 1:
+            return None
+        reason = f"Kedro {shown(str(installed))} is installed"
+    return (
+        '[tool.kedro.micropkg] in pyproject.toml stops Kedro 1.x from starting ("Found '
+        f"unexpected keys in 'pyproject.toml'\") and this is a Kedro 1.x project ({reason}): "
+        "move the manifest to [tool.micropkg] with 'micropkg init --migrate'."
+    )
 
 
 def _dotted_key_hint(key: str, value: Mapping[str, Any], allowed: tuple[str, ...]) -> str | None:

@@ -1,5 +1,6 @@
-"""Edits of the pull manifest in ``pyproject.toml`` (tomlkit: comments, order and formatting
-of everything else are kept).
+"""Edits of the manifests in ``pyproject.toml`` (tomlkit: comments, order and formatting
+of everything else are kept): pull entries, and moving ``[tool.kedro.micropkg]`` to
+``[tool.micropkg]``.
 
 Pure functions, text in and text out: the caller writes the result as part of its own
 transaction. The table written to is ``[tool.kedro.micropkg.pull]`` when the project already
@@ -12,9 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
+from ._compat import tomllib
 from .errors import ManifestError
+from .manifest import SETTINGS_KEYS
 
-__all__ = ["entry_options", "remove_pull_entry", "rename_pull_entry", "set_pull_entry"]
+__all__ = [
+    "entry_options",
+    "migrate_manifest",
+    "remove_pull_entry",
+    "rename_pull_entry",
+    "set_pull_entry",
+]
 
 
 def _parse(text: str) -> Any:
@@ -157,3 +166,126 @@ def remove_pull_entry(text: str, key: str) -> str | None:
         return None
     del table[key]
     return str(doc.as_string())
+
+
+# --------------------------------------------------------------------------- migration
+
+
+def _fragments(body: Any, name: str) -> list[tuple[Any, Any]]:
+    """The ``(key, item)`` pairs named ``name`` in a container's body, in file order: a table
+    split by others (``[tool.kedro]`` … ``[tool.pytest]`` … ``[tool.kedro.micropkg.pull]``) has
+    one pair per part."""
+    return [(key, item) for key, item in body if key is not None and key.key == name]
+
+
+def _rename_headers(table: Any, name: str) -> None:
+    """Give ``table`` and the tables below it the headers of ``name`` (where they stand)."""
+    from tomlkit.items import Table
+
+    if table.display_name is not None:
+        table.display_name = name
+    for key, child in table.value.body:
+        if key is not None and isinstance(child, Table) and not key.is_dotted():
+            _rename_headers(child, f"{name}.{key.as_string().strip()}")
+
+
+def _as_table(item: Any) -> Any:
+    """A header table holding the entries of ``item`` (a table, or an inline table)."""
+    import tomlkit
+
+    table = tomlkit.table()
+    for key, value in item.items():
+        table.append(key, value)
+    return table
+
+
+def _moved(data: dict[str, Any]) -> dict[str, Any]:
+    """What ``data`` (a parsed pyproject.toml) holds once the manifest has moved."""
+    tool = dict(data["tool"])
+    kedro = dict(tool["kedro"])
+    tool["micropkg"] = {**tool.get("micropkg", {}), **kedro.pop("micropkg")}
+    tool["kedro"] = kedro
+    return {**data, "tool": tool}
+
+
+def migrate_manifest(text: str) -> str | None:
+    """``pyproject.toml`` with the ``[tool.kedro.micropkg]`` manifest moved to
+    ``[tool.micropkg]``, or ``None`` when there is nothing to move.
+
+    Table headers are renamed where they stand (``[tool.kedro.micropkg.pull]`` becomes
+    ``[tool.micropkg.pull]``), so comments, order and formatting stay. A manifest written as
+    keys of ``[tool.kedro]`` (dotted keys, an inline table) becomes a ``[tool.micropkg]`` table.
+    Settings already in ``[tool.micropkg]`` (``max-size``) stay; a manifest already there is an
+    error (merge by hand), as is anything the move cannot do exactly.
+    """
+    from tomlkit.items import InlineTable, Table
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"Cannot edit pyproject.toml: {exc}") from exc
+    tool = data.get("tool")
+    if not isinstance(tool, dict):
+        return None
+    kedro = tool.get("kedro")
+    if not isinstance(kedro, dict) or "micropkg" not in kedro:
+        return None
+    moving, own = kedro["micropkg"], tool.get("micropkg")
+    if not isinstance(moving, dict):
+        raise ManifestError(
+            "[tool.kedro.micropkg] must be a table with 'package' and/or 'pull' tables."
+        )
+    if own is not None and (
+        not isinstance(own, dict) or set(own) - SETTINGS_KEYS or set(own) & set(moving)
+    ):
+        raise ManifestError(
+            "Both [tool.kedro.micropkg] and [tool.micropkg] hold a manifest in pyproject.toml; "
+            "merge them into [tool.micropkg] by hand (Kedro 1.x refuses the first). "
+            "Nothing was written."
+        )
+    expected = _moved(data)
+
+    doc = _parse(text)
+    tools = [item for _, item in _fragments(doc.body, "tool") if isinstance(item, Table)]
+    owns = [
+        item
+        for part in tools
+        for _, item in _fragments(part.value.body, "micropkg")
+        if isinstance(item, Table)
+    ]
+    for part in tools:
+        for _, kedro_part in _fragments(part.value.body, "kedro"):
+            if not isinstance(kedro_part, Table):
+                continue
+            for key, item in _fragments(kedro_part.value.body, "micropkg"):
+                headed = isinstance(item, Table) and not key.is_dotted()
+                if headed and not (owns and item.display_name is not None):
+                    # [tool.kedro.micropkg.*] (or [tool.kedro.micropkg] with no [tool.micropkg])
+                    _rename_headers(item, "tool.micropkg")
+                    continue
+                if not isinstance(item, (Table, InlineTable)):
+                    continue  # not a table: the check below refuses the result
+                # Keys of [tool.kedro], or a [tool.kedro.micropkg] beside [tool.micropkg].
+                kedro_part.remove(key)
+                if owns:
+                    for child_key, child in item.value.body:
+                        if child_key is not None:
+                            owns[0].append(child_key, child)
+                    _rename_headers(owns[0], owns[0].display_name or "tool.micropkg")
+                else:
+                    table = _as_table(item)
+                    part.append("micropkg", table)
+                    owns.append(table)
+    result = str(doc.as_string())
+    if text.endswith("\n") and not result.endswith("\n"):  # a table added at the end
+        result += "\r\n" if text.endswith("\r\n") else "\n"
+    try:
+        exact = tomllib.loads(result) == expected
+    except tomllib.TOMLDecodeError:
+        exact = False
+    if not exact:
+        raise ManifestError(
+            "Cannot move [tool.kedro.micropkg] to [tool.micropkg] in this pyproject.toml "
+            "automatically; rename its tables by hand. Nothing was written."
+        )
+    return result

@@ -261,6 +261,14 @@ OPTIONS: tuple[Option, ...] = (
         many=True,
     ),
     Option(
+        "migrate",
+        ("--migrate",),
+        "only move the manifest from [tool.kedro.micropkg] to [tool.micropkg] in "
+        "pyproject.toml (Kedro 1.x refuses the first), keeping comments and order",
+        ("init",),
+        action="store_true",
+    ),
+    Option(
         "verbose",
         ("-v", "--verbose"),
         "show task names and full tracebacks",

@@ -11,7 +11,14 @@ from typing import Any
 from ._compat import tomllib
 from .errors import ProjectError
 
-__all__ = ["Project", "find_project", "load_project", "read_pyproject"]
+__all__ = [
+    "Project",
+    "find_project",
+    "installed_kedro_version",
+    "kedro_major",
+    "load_project",
+    "read_pyproject",
+]
 
 _VERSION_RE = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?")
 
@@ -67,6 +74,23 @@ def _parse_version(text: object) -> tuple[int, int, int] | None:
     if not match:
         return None
     return int(match[1]), int(match[2]), int(match[3] or 0)
+
+
+def kedro_major(text: object) -> int | None:
+    """The major version of a Kedro version string (``"1.0.0"`` → 1), or None."""
+    version = _parse_version(text)
+    return version[0] if version is not None else None
+
+
+def installed_kedro_version() -> str | None:
+    """The version of the ``kedro`` distribution installed beside us, from its metadata (Kedro
+    is never imported), or None when there is none."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kedro")
+    except (PackageNotFoundError, OSError, ValueError):
+        return None
 
 
 def _conf_source(settings: Path) -> str:

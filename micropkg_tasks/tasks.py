@@ -10,11 +10,16 @@ dodo.py: the CLI and library code use :mod:`micropkg_tasks.loader`.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from .commands import startup_warnings
 from .loader import MicropkgLoader
 
 __all__ = ["DOIT_CONFIG", "task_build_reqs", "task_package", "task_pull", "task_pull_all"]
+
+for _warning in startup_warnings(Path.cwd()):  # doit imports the dodo.py once per command
+    print(f"Warning: {_warning}", file=sys.stderr)
 
 _LOADER = MicropkgLoader(Path.cwd(), lock=True)
 

@@ -8,6 +8,7 @@ start, which is why we use ``[tool.micropkg]`` there).
 
 from __future__ import annotations
 
+import re
 import shutil
 import tarfile
 from dataclasses import dataclass
@@ -143,3 +144,53 @@ def test_kedro_micropkg_pull_and_registry(kedro1x_project: Kedro1xProject, tmp_p
     assert (root / "micropkg.lock").is_file()
     registry = kedro1x_project.kedro("registry", "list", cwd=root)
     assert "- beta" in registry and f"- {PIPE}" in registry
+
+
+def test_init_migrate_lets_kedro1x_start(kedro1x_project: Kedro1xProject, tmp_path: Path) -> None:
+    """With ``[tool.kedro.micropkg]`` Kedro 1.x crashes on start-up and ``micropkg`` warns (once,
+    on stderr, naming the fix); after ``micropkg init --migrate`` Kedro starts and our commands
+    read the same manifest, without the warning."""
+    root = kedro1x_project.copy(tmp_path / "proj")
+    pyproject = root / "pyproject.toml"
+    ours = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(ours.replace("[tool.micropkg.", "[tool.kedro.micropkg."), "utf-8")
+    crashed = kedro1x_project.kedro("registry", "list", cwd=root, check=False)
+    assert "Found unexpected keys in 'pyproject.toml'" in crashed
+
+    env = subprocess_env(bin_dir=kedro1x_project.bin)
+    micropkg = kedro1x_project.bin / "micropkg"
+    warned = run([micropkg, "package", "--all"], root, env)
+    lines = warned.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Warning: [tool.kedro.micropkg]"), warned.stderr
+    assert "[tool.micropkg]" in lines[0] and "micropkg init --migrate" in lines[0]
+    _assert_data_proc_sdist(root / "dist")
+
+    migrated = run([micropkg, "init", "--migrate"], root, env)
+    assert migrated.stderr == ""
+    assert "Moved the manifest from [tool.kedro.micropkg] to [tool.micropkg]" in migrated.stdout
+    assert pyproject.read_text(encoding="utf-8") == ours
+    registry = kedro1x_project.kedro("registry", "list", cwd=root)  # starts again
+    assert f"- {PIPE}" in registry
+    shutil.rmtree(root / "dist")
+    out = kedro1x_project.kedro("micropkg", "package", "--all", cwd=root)
+    assert "Warning" not in out
+    _assert_data_proc_sdist(root / "dist")
+
+
+def test_installed_kedro1x_counts_for_the_warning(
+    kedro1x_project: Kedro1xProject, tmp_path: Path
+) -> None:
+    """A project that says Kedro 0.19 but runs with Kedro 1.x installed: warned too (the
+    version comes from the installed distribution's metadata)."""
+    root = kedro1x_project.copy(tmp_path / "proj")
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    text = re.sub(r'kedro_init_version = "1\.[^"]*"', 'kedro_init_version = "0.19.15"', text)
+    pyproject.write_text(text.replace("[tool.micropkg.", "[tool.kedro.micropkg."), "utf-8")
+    env = subprocess_env(bin_dir=kedro1x_project.bin)
+    status = run([kedro1x_project.bin / "micropkg", "status"], root, env)
+    assert re.fullmatch(
+        r"Warning: \[tool\.kedro\.micropkg\] .* \(Kedro 1\.\d+\.\d+\S* is installed\): move the "
+        r"manifest to \[tool\.micropkg\] with 'micropkg init --migrate'\.\n",
+        status.stderr,
+    ), status.stderr

@@ -12,9 +12,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from ._base import Context, Values
+from ._base import Context, Values, startup_warnings
 
-__all__ = ["COMMANDS", "Context", "Values", "command"]
+__all__ = ["COMMANDS", "Context", "Values", "command", "startup_warnings"]
 
 #: Every command, in the order ``micropkg --help`` lists them.
 COMMANDS: tuple[str, ...] = (

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ManifestError
-from ..project import Project
+from ..errors import ManifestError, MicropkgError
+from ..manifest import kedro1x_manifest_warning
+from ..project import Project, find_project, installed_kedro_version, read_pyproject
 from ..result import TaskOutcome
 from ..state import project_lock
 
@@ -22,6 +23,7 @@ __all__ = [
     "locked",
     "one_of",
     "run_doit",
+    "startup_warnings",
 ]
 
 Values = Mapping[str, Any]
@@ -34,6 +36,18 @@ class Context:
 
     cwd: Path
     verbose: bool = False
+
+
+def startup_warnings(cwd: Path) -> tuple[str, ...]:
+    """What every command warns about once, before it starts: a ``[tool.kedro.micropkg]``
+    manifest in a Kedro 1.x project. Never raises: a project that cannot be read is the
+    command's own error to report."""
+    try:
+        pyproject = read_pyproject(find_project(cwd) / "pyproject.toml")
+    except MicropkgError:
+        return ()
+    warning = kedro1x_manifest_warning(pyproject, installed_kedro_version)
+    return (warning,) if warning else ()
 
 
 @contextlib.contextmanager
