@@ -46,11 +46,15 @@ def print_result(result: CommandResult) -> int:
     return result.code
 
 
+def _notice(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``micropkg`` CLI; return the exit code (0 ok, 1 error)."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     values = vars(args)
-    ctx = Context(cwd=Path.cwd(), verbose=bool(values.get("verbose")))
+    ctx = Context(cwd=Path.cwd(), verbose=bool(values.get("verbose")), notify=_notice)
     module = command(args.command)
     if not (args.command == "init" and values.get("migrate")):  # that one does what they say
         for warning in startup_warnings(ctx.cwd):

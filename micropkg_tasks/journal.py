@@ -28,7 +28,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from .errors import PullError
 from .faults import fault
 from .fsutil import remove_if_unheld, sha256_file, sha256_of
 from .project import Project
+from .state import ensure_state_dir, project_lock
 
 __all__ = [
     "BACKUP_SUFFIX",
@@ -47,6 +48,7 @@ __all__ = [
     "folders_to_create",
     "is_our_temp",
     "recover",
+    "recovered_lock",
     "remove_partial_tarballs",
     "staged_path",
 ]
@@ -115,8 +117,6 @@ def _rel(root: Path, path: Path) -> str:
 
 def _write_journal(state_dir: Path, record: dict[str, Any]) -> Path:
     """Write the journal atomically (temp file, rename); return its path."""
-    from .state import ensure_state_dir  # (state imports this module: recover())
-
     ensure_state_dir(state_dir.parent)
     journal = state_dir / JOURNAL
     temp = staged_path(journal)
@@ -415,6 +415,17 @@ def _remove_state_temps(state_dir: Path) -> list[Path]:
     for dirpath, _, filenames in os.walk(state_dir):
         removed += _remove_unheld(Path(dirpath), filenames, _STATE_TEMP_RE)
     return removed
+
+
+@contextlib.contextmanager
+def recovered_lock(project: Project, *, create: bool = True) -> Iterator[str | None]:
+    """Hold the project lock (:func:`micropkg_tasks.state.project_lock`) for the ``with``
+    block; when this call took it, first finish or roll back a pull interrupted by a crash.
+    Yields the line saying what was recovered (None: nothing). Every command takes the lock
+    through here, so recovery runs before anything else looks at the project.
+    """
+    with project_lock(project, create=create) as taken:
+        yield recover(project) if taken else None
 
 
 def recover(project: Project) -> str | None:

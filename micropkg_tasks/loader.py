@@ -12,8 +12,10 @@ the network. The project lock is taken when the tasks are loaded.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,6 +31,7 @@ from doit.tools import config_changed
 from . import __version__
 from .collect import ConfigIndex
 from .errors import MicropkgError
+from .journal import recovered_lock
 from .lockfile import LockFile
 from .manifest import Manifest, PackageEntry, PullEntry, load_manifest, package_entry
 from .names import normalize_destination
@@ -37,7 +40,7 @@ from .package import PackagePlan, PackageRun, build_package, plan_package
 from .project import Project, find_project, load_project, read_pyproject
 from .reporter import UPTODATE_NOTE
 from .result import TaskOutcome, TaskStatus
-from .state import DEP_FILE, acquire, ensure_state_dir
+from .state import DEP_FILE, ensure_state_dir
 
 __all__ = ["MicropkgLoader", "TaskContext", "doit_config", "is_pinned", "pull_task_name"]
 
@@ -480,6 +483,7 @@ class MicropkgLoader(TaskLoader2):  # type: ignore[misc]
         self.lock = lock
         """Take the project lock when the tasks load (a dodo.py; the CLI holds it itself)."""
         self._locked = False
+        self._held = contextlib.ExitStack()
         self.tasks: list[Any] = []
         """The doit ``Task`` objects of the last :meth:`load_tasks` (for :meth:`outcomes`)."""
 
@@ -598,8 +602,11 @@ class MicropkgLoader(TaskLoader2):  # type: ignore[misc]
         try:
             ctx = self.context
             if self.lock and not self._locked:
-                acquire(ctx.project)  # held until the process ends
+                # Held until the process ends; an interrupted pull is recovered first.
+                notice = self._held.enter_context(recovered_lock(ctx.project))
                 self._locked = True
+                if notice:
+                    print(notice, file=sys.stderr)
         except MicropkgError as exc:
             raise InvalidTask(str(exc)) from None
         return ctx

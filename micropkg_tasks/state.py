@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from .errors import ProjectError
 from .fsutil import atomic_write
-from .journal import recover
 from .project import Project
 
 if TYPE_CHECKING:
@@ -119,9 +117,8 @@ def acquire(project: Project, *, create: bool = True) -> bool:
 
     With ``create=False`` (read-only commands) a project without a state folder is not locked
     and nothing is created: no run of ours can be in progress or interrupted there. Raises
-    :class:`ProjectError` when another process holds the lock. Once it is taken, a pull
-    interrupted by a crash is finished or rolled back (:func:`.journal.recover`), and one line
-    on stderr says so.
+    :class:`ProjectError` when another process holds the lock. (Recovery from a crash is the
+    caller's next step: :func:`micropkg_tasks.journal.recovered_lock`.)
     """
     held = _HELD.get(project.root)
     if held is not None:
@@ -137,19 +134,8 @@ def acquire(project: Project, *, create: bool = True) -> bool:
         lock = _take(project, created)
         if lock is not None:
             _HELD[project.root] = _Held(lock, 1, created)
-            try:
-                _announce(recover(project))  # a pull interrupted by a crash: finish or roll back
-            except BaseException:
-                release(project, failed=True)
-                raise
             return True
     raise _busy(project)
-
-
-def _announce(notice: str | None) -> None:
-    # The one line saying what recovery did, printed where every command takes the lock.
-    if notice is not None:
-        print(notice, file=sys.stderr)
 
 
 def release(project: Project, *, failed: bool = False) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError, MicropkgError
+from ..journal import recovered_lock
 from ..manifest import kedro1x_manifest_warning
 from ..project import Project, find_project, installed_kedro_version, read_pyproject
 from ..result import TaskOutcome
-from ..state import project_lock
 
 __all__ = [
     "Context",
@@ -30,12 +30,30 @@ Values = Mapping[str, Any]
 """A command's option values, by the option table's names."""
 
 
+def _quiet(line: str) -> None:
+    """A ``notify`` that drops what it is told."""
+
+
 @dataclass(frozen=True)
 class Context:
     """Where and how a command runs."""
 
     cwd: Path
     verbose: bool = False
+    notify: Callable[[str], None] = _quiet
+    """Where a command's notices go as they happen (the CLI prints them on stderr): what was
+    recovered from an interrupted run is said even when the command then fails."""
+
+
+@contextlib.contextmanager
+def locked(ctx: Context, project: Project, *, create: bool = True) -> Iterator[None]:
+    """Hold the project lock for the ``with`` block; once it is taken, an interrupted pull
+    is finished or rolled back first and ``ctx.notify`` is told so (see
+    :func:`micropkg_tasks.journal.recovered_lock`)."""
+    with recovered_lock(project, create=create) as notice:
+        if notice is not None:
+            ctx.notify(notice)
+        yield
 
 
 def startup_warnings(cwd: Path) -> tuple[str, ...]:
@@ -48,18 +66,6 @@ def startup_warnings(cwd: Path) -> tuple[str, ...]:
         return ()
     warning = kedro1x_manifest_warning(pyproject, installed_kedro_version)
     return (warning,) if warning else ()
-
-
-@contextlib.contextmanager
-def locked(project: Project, *, create: bool = True) -> Iterator[str | None]:
-    """Hold the project lock (see :func:`micropkg_tasks.state.project_lock`); yield the line
-    saying what was recovered from an interrupted run once it is held (None: nothing).
-
-    Every command takes the lock here, so this is where an interrupted pull is finished or
-    rolled back before anything else looks at the project.
-    """
-    with project_lock(project, create=create):
-        yield None
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ def run(ctx: Context, values: Values) -> CommandResult:
     req_in, req_txt = project.requirements_in, project.requirements_txt
     # Only a compile writes: a check, or nothing to compile, creates no state folder either.
     writes = not values["check"] and nothing_to_compile(req_in, req_txt) is None
-    with locked(project, create=writes) as recovered:
+    with locked(ctx, project, create=writes):
         if values["check"]:
             nothing = nothing_to_compile(req_in, req_txt)
             if nothing is None and requirements_stale(req_in, req_txt):
@@ -48,7 +48,7 @@ def run(ctx: Context, values: Values) -> CommandResult:
                 extra_args=values["extra"],
                 backend=values["backend"],
             )
-    lines = [recovered] if recovered else []
+    lines: list[str] = []
     if result is not None:
         lines.append(build_reqs_message(project, result))
     return CommandResult(lines=tuple(lines))

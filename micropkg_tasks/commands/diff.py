@@ -23,10 +23,10 @@ def run(ctx: Context, values: Values) -> CommandResult:
     from ..diff import diff
 
     project = load_project(ctx.cwd)
-    with locked(project) as recovered:
+    with locked(ctx, project):
         lock = pulled_lock(project)
         result = diff(project, modules_of(lock, values["modules"]))
-    lines = [recovered] if recovered else []
+    lines: list[str] = []
     warnings = []
     for item in result.files:
         if item.unknown is not None:

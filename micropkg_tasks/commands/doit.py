@@ -23,6 +23,6 @@ def run(ctx: Context, values: Values) -> CommandResult:
     reporter = DoitStyleReporter(sys.stdout, {})
     reporter.verbose = ctx.verbose
     loader = MicropkgLoader(ctx.cwd, reporter=reporter, context=tasks)
-    with locked(tasks.project) as recovered:
+    with locked(ctx, tasks.project):
         code = run_doit(tasks.project.root, loader, values["doit_args"] or ["list"])
-    return CommandResult(code, (recovered,) if recovered else ())
+    return CommandResult(code)

@@ -28,7 +28,7 @@ def run(ctx: Context, values: Values) -> CommandResult:
     ``--migrate``, only move the manifest."""
     project = load_project(ctx.cwd)
     if values.get("migrate"):
-        return _migrate(project)
+        return _migrate(ctx, project)
     dodo = project.root / "dodo.py"
     if dodo.exists() and "micropkg_tasks.tasks import" not in dodo.read_text(encoding="utf-8"):
         raise MicropkgError(
@@ -36,9 +36,7 @@ def run(ctx: Context, values: Values) -> CommandResult:
             f"{DODO_LINE.strip()}"
         )
     lines = []
-    with locked(project) as recovered:
-        if recovered:
-            lines.append(recovered)
+    with locked(ctx, project):
         if not dodo.exists():
             atomic_write(dodo, DODO_LINE)
             lines.append(f"Wrote {dodo}: run 'doit list' to see the micro-package tasks.")
@@ -51,15 +49,13 @@ def run(ctx: Context, values: Values) -> CommandResult:
     return CommandResult(lines=tuple(lines))
 
 
-def _migrate(project: Project) -> CommandResult:
+def _migrate(ctx: Context, project: Project) -> CommandResult:
     """Move ``[tool.kedro.micropkg]`` to ``[tool.micropkg]`` (nothing to do: one line)."""
     from ..manifest_edit import migrate_manifest
 
     pyproject = project.root / "pyproject.toml"
     lines = []
-    with locked(project, create=False) as recovered:
-        if recovered:
-            lines.append(recovered)
+    with locked(ctx, project, create=False):
         # Bytes decoded as they are: CRLF stays CRLF.
         text = pyproject.read_bytes().decode("utf-8")
         migrated = migrate_manifest(text)

@@ -24,7 +24,7 @@ def run(ctx: Context, values: Values) -> CommandResult:
     from ..outdated import outdated
 
     project = load_project(ctx.cwd)
-    with locked(project) as recovered:
+    with locked(ctx, project):
         pulled_lock(project)
         rows = outdated(project, pre=values["pre"])
     table = [("module", "pulled", "newest", "source")]
@@ -32,7 +32,7 @@ def run(ctx: Context, values: Values) -> CommandResult:
         newest = row.newest.version if row.newest is not None else "?"
         table.append((row.module, row.version or "?", newest, row.source))
     widths = [max(len(line[i]) for line in table) for i in range(3)]
-    lines = [recovered] if recovered else []
+    lines: list[str] = []
     for line in table:
         cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
         lines.append("  ".join([*cells, line[3]]))

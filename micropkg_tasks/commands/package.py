@@ -62,10 +62,10 @@ def run(ctx: Context, values: Values) -> CommandResult:
     reporter.verbose = ctx.verbose
     loader = MicropkgLoader(ctx.cwd, selection=selection, reporter=reporter, context=tasks)
     targets = [f"package:{selection[0].module_path}"] if selection else ["package"]
-    with locked(project) as recovered:
+    with locked(ctx, project):
         code = run_doit(project.root, loader, [*doit_run_args(values), *targets])
     outcomes = loader.outcomes("package")
-    lines = [recovered] if recovered else []
+    lines: list[str] = []
     lines += [o.message for o in outcomes if o.message]
     warnings = tuple(w for o in outcomes for w in o.warnings)
     if code != 0:

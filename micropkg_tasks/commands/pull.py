@@ -72,10 +72,10 @@ def _pull_all(ctx: Context, values: Values, tasks: TaskContext) -> CommandResult
     args = doit_run_args(values)
     if values["force"]:
         args.append("--always-execute")
-    with locked(tasks.project) as recovered:
+    with locked(ctx, tasks.project):
         code = run_doit(tasks.project.root, loader, [*args, "pull"])
     outcomes = loader.outcomes("pull")
-    lines = [recovered] if recovered else []
+    lines: list[str] = []
     lines += [o.message for o in outcomes if o.message]
     warnings = tuple(w for o in outcomes for w in o.warnings)
     if code != 0:
@@ -113,7 +113,7 @@ def _pull_one(ctx: Context, values: Values, tasks: TaskContext) -> CommandResult
     )
     force, markers = values["force"], tasks.markers
     if values["dry_run"]:
-        with locked(project, create=False) as recovered:
+        with locked(ctx, project, create=False):
             plan, _ = fetch_and_plan(
                 project,
                 entry,
@@ -122,10 +122,9 @@ def _pull_one(ctx: Context, values: Values, tasks: TaskContext) -> CommandResult
                 markers=markers,
                 timeout=tasks.timeout,
             )
-        notes = (recovered,) if recovered else ()
         code = 1 if plan.conflicts or plan.marked else 0
-        return CommandResult(code, (*notes, describe_plan(project, plan)))
-    with locked(project) as recovered:
+        return CommandResult(code, (describe_plan(project, plan),))
+    with locked(ctx, project):
         also = _saver(project, entry) if values["save"] else None
         result = pull(
             project,
@@ -136,12 +135,11 @@ def _pull_one(ctx: Context, values: Values, tasks: TaskContext) -> CommandResult
             also=also,
             timeout=tasks.timeout,
         )
-    notes = (recovered,) if recovered else ()
     warnings = tuple(result.plan.warnings)
     message = pull_message(project, result, values["source"], all_mode=False)
     if result.plan.marked:
-        return CommandResult(1, (*notes, message), warnings, (markers_message(result.plan),))
-    return CommandResult(0, (*notes, message), warnings)
+        return CommandResult(1, (message,), warnings, (markers_message(result.plan),))
+    return CommandResult(0, (message,), warnings)
 
 
 def _saver(project: Project, entry: PullEntry) -> Callable[[PullPlan], dict[Path, bytes]]:

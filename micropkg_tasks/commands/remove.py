@@ -31,11 +31,11 @@ def run(ctx: Context, values: Values) -> CommandResult:
             "prints it)."
         )
     project = load_project(ctx.cwd)
-    with locked(project) as recovered:
+    with locked(ctx, project):
         lock = pulled_lock(project)
         (module,) = select_modules(lock, [values["module_name"]])
         plan = plan_remove(project, module, force=values["force"])
-        lines = [recovered] if recovered else []
+        lines: list[str] = []
         if values["dry_run"]:
             lines.append(f"Removal of {module} (version {plan.version or '?'}):")
             lines += [f"  {action}  {what}" for action, what in plan.actions]

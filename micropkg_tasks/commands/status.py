@@ -22,9 +22,9 @@ def run(ctx: Context, values: Values) -> CommandResult:
     from ..pull import status
 
     project = load_project(ctx.cwd)
-    with locked(project, create=False) as recovered:
+    with locked(ctx, project, create=False):
         rows = status(project)
-    lines = [recovered] if recovered else []
+    lines: list[str] = []
     if not rows:
         lines.append("No micro-package pulled yet (no micropkg.lock).")
         return CommandResult(lines=tuple(lines))

@@ -34,9 +34,7 @@ def run(ctx: Context, values: Values) -> CommandResult:
     warnings: list[str] = []
     errors: list[str] = []
     project = load_project(ctx.cwd)
-    with locked(project) as recovered:
-        if recovered:
-            lines.append(recovered)
+    with locked(ctx, project):
         lock = pulled_lock(project)
         selected = modules_of(lock, values["modules"], all_flag=values["all_flag"])
         for row in find_upgrades(project, selected, pre=values["pre"]):
