@@ -31,6 +31,9 @@ EXPECTED_ROWS = {
 def test_smoke_run_writes_results(tmp_path: Path) -> None:
     out = tmp_path / "results.md"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    # Tests reach only 127.0.0.1: the runner's first (untimed) compile would resolve against
+    # PyPI; with no index it can only use what pip-tools cached, else the two rows are skipped.
+    env.update(PIP_NO_INDEX="1", PIP_CONFIG_FILE=os.devnull)
     proc = subprocess.run(
         [
             sys.executable,
@@ -62,7 +65,7 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         assert len(row["samples"]) == 1, rid
         assert row["median_s"] > 0, rid
         assert row["peak_rss_mb"] > 0, rid
-    # The first compile needs an index; without network those two rows are skipped, not broken.
+    # The first compile needs an index; without one those two rows are skipped, not broken.
     for rid in ("ours-build-reqs", "ours-build-reqs-check"):
         assert rows[rid]["status"] != "ERROR", (rid, rows[rid]["error"])
 
