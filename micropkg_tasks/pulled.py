@@ -19,6 +19,7 @@ from pathlib import Path
 from .cache import cached, store
 from .errors import MicropkgError
 from .fsutil import sha256_bytes
+from .layout import lay_out
 from .lockfile import LockEntry
 from .project import Project
 
@@ -119,7 +120,6 @@ def _lay_out_again(
     from .limits import project_limits
     from .lockfile import Lock
     from .manifest import PullEntry
-    from .pull import _lay_out
     from .sdist_reader import extract_sdist
 
     pull_entry = PullEntry(
@@ -134,7 +134,7 @@ def _lay_out_again(
     )
     # The entry as the only one pulled: the folder __init__.py files it created count as its own.
     lock = Lock({entry.module: entry})
-    layout = _lay_out(project, pull_entry, contents.root, contents.package, lock)
+    layout = lay_out(project, pull_entry, contents.root, contents.package, lock)
     # A large file is read whole here: these are the pulled versions to diff or merge against.
     return {
         project.rel(target): data.read_bytes() if isinstance(data, Path) else data

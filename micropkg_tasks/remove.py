@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .errors import ConflictError
 from .fsutil import sha256_bytes
+from .layout import keep_packages
 from .lockfile import LOCK_NAME, Lock, read_project_lock, render_lock
 from .project import Project
 
@@ -42,7 +43,6 @@ class RemovePlan:
 def plan_remove(project: Project, module: str, *, force: bool = False) -> RemovePlan:
     """Plan the removal of the pulled micro-package ``module`` (nothing is written)."""
     from .manifest_edit import remove_pull_entry
-    from .pull import _keep_packages
     from .requirements import merge_requirements
 
     lock = read_project_lock(project)
@@ -65,7 +65,7 @@ def plan_remove(project: Project, module: str, *, force: bool = False) -> Remove
             continue
         going.add(path)
     # An __init__.py stays where its folder keeps other files (a package of the project).
-    kept = going - set(_keep_packages(sorted(going), ()))
+    kept = going - set(keep_packages(sorted(going), ()))
     going -= kept
     actions += [("keep", f"{project.rel(p)} (its folder holds other files)") for p in sorted(kept)]
     actions += [("remove", project.rel(p)) for p in sorted(going)]
