@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
-from collections.abc import Collection
 from pathlib import Path
 
-from .fsutil import TEMP_SUFFIX, atomic_writer, sha256_file
+from .fsutil import atomic_writer, sha256_file
 
-__all__ = ["CACHE_DIR", "cached", "prune", "store"]
+__all__ = ["CACHE_DIR", "cached", "drop", "store"]
 
 CACHE_DIR = "cache"
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
@@ -86,22 +84,9 @@ class _Changed(Exception):
     """The source's content changed while it was copied."""
 
 
-def prune(state_dir: Path, keep: Collection[str]) -> list[str]:
-    """Remove the cached sdists whose sha256 is not in ``keep`` (and temporary files of ours
-    left by an interrupted copy); return the removed sha256s."""
-    folder = _folder(state_dir)
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return []
-    removed = []
-    for name in sorted(names):
-        match = _NAME_RE.match(name)
-        if match and match["sha"] in keep:
-            continue
-        if match or (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
-            with contextlib.suppress(OSError):
-                (folder / name).unlink()
-            if match:
-                removed.append(match["sha"])
-    return removed
+def drop(state_dir: Path, sha256: str) -> None:
+    """Remove the cached sdist whose content has ``sha256``, if there is one (a lock entry no
+    longer names it: called by the pull or removal that dropped it)."""
+    if _SHA_RE.fullmatch(sha256):
+        with contextlib.suppress(OSError):
+            (_folder(state_dir) / f"{sha256}.tar.gz").unlink()

@@ -18,6 +18,7 @@ __all__ = [
     "ConfigIndex",
     "collect",
     "is_parameter_file",
+    "is_skipped",
     "read_version",
     "walk_files",
 ]
@@ -57,13 +58,23 @@ def walk_files(folder: Path) -> list[tuple[Path, str]]:
         rel_dir = os.path.relpath(dirpath, base)
         prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
         for name in filenames:
-            if name in EXCLUDED_FILES or name.endswith(EXCLUDED_SUFFIXES) or is_our_temp(name):
+            if _skipped_name(name):
                 continue
             full = os.path.join(dirpath, name)
             if os.path.isfile(full):
                 found.append((Path(full), prefix + name))
     found.sort(key=lambda item: item[1])
     return found
+
+
+def _skipped_name(name: str) -> bool:
+    return name in EXCLUDED_FILES or name.endswith(EXCLUDED_SUFFIXES) or is_our_temp(name)
+
+
+def is_skipped(rel: str) -> bool:
+    """Whether :func:`walk_files` skips the file at ``rel`` (a relative posix path)."""
+    *folders, name = rel.split("/")
+    return _skipped_name(name) or any(folder in EXCLUDED_DIRS for folder in folders)
 
 
 def is_parameter_file(rel: str, name: str) -> bool:

@@ -6,7 +6,9 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +22,7 @@ except ImportError:  # pragma: no cover - Windows (see hold() and remove_if_unhe
 
 __all__ = [
     "TEMP_SUFFIX",
+    "Scratch",
     "atomic_write",
     "atomic_writer",
     "folder_lock",
@@ -149,3 +152,29 @@ def atomic_write(
     """
     with atomic_writer(path, suffix=suffix, fsync=fsync) as stream:
         stream.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+class Scratch:
+    """A private temporary folder made on first use (calling the object gives it) and deleted,
+    with everything in it, when the ``with`` block ends.
+
+    A pull of a local sdist whose files are all held in memory never makes one: creating and
+    deleting a folder costs more than reading a small sdist on some file systems.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._path: Path | None = None
+
+    def __call__(self) -> Path:
+        if self._path is None:
+            self._path = Path(tempfile.mkdtemp(prefix=self._prefix))
+        return self._path
+
+    def __enter__(self) -> Scratch:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
+            self._path = None

@@ -8,15 +8,19 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .collect import walk_files
+from .collect import is_skipped
 from .errors import ManifestError, PullError
 from .lockfile import Lock
 from .manifest import PullEntry
 from .names import config_file_name, normalize_destination, validate_alias
 from .project import Project
 
-__all__ = ["LARGE_FILE", "Content", "Layout", "keep_packages", "lay_out", "target_name"]
+if TYPE_CHECKING:
+    from .sdist_reader import SdistContents, SdistFile
+
+__all__ = ["Content", "Layout", "keep_packages", "lay_out", "target_name"]
 
 
 def target_name(entry: PullEntry, package: str) -> str:
@@ -44,13 +48,8 @@ def _intermediate_inits(
     return inits
 
 
-#: A file of the sdist larger than this (and not a ``.py`` file, which the rewriter reads) is
-#: never held in memory: it stays a path into the extracted sdist, is compared and hashed in
-#: chunks, and is copied in chunks when staged. Such files are never 3-way merged.
-LARGE_FILE = 8 * 1024**2
-
 Content = bytes | Path
-"""A file's new content, or (a large file) the extracted file to stream it from."""
+"""A file's new content, or (a large file, see ``limits.LARGE_FILE``) the file holding it."""
 
 
 @dataclass(frozen=True)
@@ -63,16 +62,11 @@ class Layout:
     warnings: list[str]
 
 
-def lay_out(
-    project: Project,
-    entry: PullEntry,
-    root: Path,
-    package: str,
-    lock: Lock,
-) -> Layout:
-    """Map the extracted sdist onto project paths, with imports rewritten."""
+def lay_out(project: Project, entry: PullEntry, contents: SdistContents, lock: Lock) -> Layout:
+    """Map the read sdist onto project paths, with imports rewritten."""
     from .rewrite import rewrite_source, submodule_names
 
+    package = contents.package
     name = target_name(entry, package)
     dest = normalize_destination(entry.destination)
     module = ".".join((*dest, name))
@@ -87,53 +81,48 @@ def lay_out(
     executable: set[Path] = set()
     warnings: list[str] = []
     config_code: list[str] = []
-    files = walk_files(root / package)
+    files = [(rel, item) for rel, item in contents.under(package) if not is_skipped(rel)]
     # The modules that land as code (``config/`` goes to conf/, but its Python files are code):
     # a one-word package name in a string is rewritten only when a real module follows it
     # ("report.nodes", not "report.html").
     submodules = submodule_names(
-        rel for _, rel in files if not rel.startswith("config/") or rel.endswith(".py")
+        rel for rel, _ in files if not rel.startswith("config/") or rel.endswith(".py")
     )
 
-    def add(target: Path, source: Path, rel: str, rewrite: bool) -> None:
-        info = source.stat()
-        if info.st_mode & 0o100:
+    def add(target: Path, item: SdistFile, rel: str, rewrite: bool) -> None:
+        if item.executable:
             executable.add(target)
-        rewritten = rewrite and rel.endswith(".py")
-        if not rewritten and info.st_size > LARGE_FILE:
-            writes[target] = source  # streamed from the extracted sdist when staged
+        if not (rewrite and rel.endswith(".py")):
+            writes[target] = item.data  # a large file stays a file: streamed when staged
             return
-        data = source.read_bytes()
-        if rewritten:
-            result = rewrite_source(
-                data,
-                package,
-                new_import,
-                filename=project.rel(target),
-                submodules=submodules,
-            )
-            data = result.text
-            warnings.extend(result.warnings)
-        writes[target] = data
+        result = rewrite_source(
+            item.read(),
+            package,
+            new_import,
+            filename=project.rel(target),
+            submodules=submodules,
+        )
+        writes[target] = result.text
+        warnings.extend(result.warnings)
 
-    for path, rel in files:
+    for rel, item in files:
         if rel.startswith("config/") and not rel.endswith(".py"):
             config_rel = config_file_name(rel[len("config/") :], package, entry.alias)
-            add(conf_root / config_rel, path, rel, rewrite=False)
+            add(conf_root / config_rel, item, rel, rewrite=False)
         else:
             if rel.startswith("config/"):
                 config_code.append(rel)
-            add(code_root / rel, path, rel, rewrite=True)
+            add(code_root / rel, item, rel, rewrite=True)
     if config_code:
         warnings.append(
             f"'{package}/config/' holds Python files; they were installed as code in "
             f"{project.rel(code_root / 'config')}/, never into {project.rel(conf_root)}/ "
             f"(where the other files of config/ go): {', '.join(config_code)}"
         )
-    tests = root / "tests"
-    if tests.is_dir():
-        for path, rel in walk_files(tests):
-            add(tests_root / rel, path, rel, rewrite=True)
+    if "tests" in contents.folders:
+        for rel, item in contents.under("tests"):
+            if not is_skipped(rel):
+                add(tests_root / rel, item, rel, rewrite=True)
         for init in _intermediate_inits(
             project, tests_root.parent, project.tests_dir.parent, owned
         ):

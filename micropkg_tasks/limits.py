@@ -26,6 +26,7 @@ __all__ = [
     "BOMB_RATIO",
     "DEFAULT_MAX_SIZE",
     "ENV_VAR",
+    "LARGE_FILE",
     "MAX_MEMBERS",
     "SETTING_KEY",
     "Limits",
@@ -38,6 +39,10 @@ __all__ = [
 
 ENV_VAR = "MICROPKG_MAX_SIZE"
 SETTING_KEY = "max-size"
+#: A file larger than this is never held in memory whole (except a ``.py`` file, which the
+#: rewriter reads): a pulled sdist's member is streamed to a temporary file, then compared,
+#: hashed and staged in chunks; such files are never 3-way merged.
+LARGE_FILE = 8 * 1024**2
 DEFAULT_MAX_SIZE = 200 * 1024**2
 MAX_MEMBERS = 20000
 #: Below this many decompressed bytes the ratio is not checked (the default cap, so the

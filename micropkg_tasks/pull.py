@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import journal
+from . import journal, limits
 from .errors import ConflictError, MicropkgError, PullError
-from .fsutil import folder_lock, sha256_bytes, sha256_file, sha256_of
-from .layout import LARGE_FILE, Content, keep_packages, lay_out
+from .fsutil import Scratch, folder_lock, sha256_bytes, sha256_file, sha256_of
+from .layout import Content, keep_packages, lay_out
 from .lockfile import LOCK_NAME, Lock, LockEntry, LockFile, read_project_lock, render_lock
 from .manifest import PullEntry
 from .project import Project
@@ -132,7 +131,7 @@ def _large_decision(
     if sha256_file(new) == recorded:
         return "keep", "local deletion kept" if local is None else "local edit kept"
     what = "deleted locally" if local is None else "edited locally"
-    return "conflict", f"{what}; a file over {LARGE_FILE // 1024**2} MiB is not merged"
+    return "conflict", f"{what}; a file over {limits.LARGE_FILE // 1024**2} MiB is not merged"
 
 
 def _other_owners(lock: Lock, module: str, rels: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -160,7 +159,7 @@ def plan_pull(
     entry: PullEntry,
     archive: Path,
     sha256: str,
-    workdir: Path,
+    workdir: Path | Callable[[], Path],
     *,
     lock: Lock,
     force: bool = False,
@@ -170,27 +169,30 @@ def plan_pull(
 
     Files edited locally are 3-way merged with the new version (:mod:`.merging`); with
     ``markers``, overlapping changes are written with conflict markers instead of refusing.
+    Large files of the sdist are kept in ``workdir`` (a folder, or a function giving one).
     """
     contents = _extract(project, entry, archive, sha256, workdir)
     return _plan(project, entry, contents, sha256, lock=lock, force=force, markers=markers)
 
 
 def _extract(
-    project: Project, entry: PullEntry, archive: Path, sha256: str, workdir: Path
+    project: Project,
+    entry: PullEntry,
+    archive: Path,
+    sha256: str,
+    workdir: Path | Callable[[], Path],
 ) -> SdistContents:
-    """Check the sdist's sha256 against the entry's pin, and extract it safely."""
+    """Check the sdist's sha256 against the entry's pin, and read it safely."""
     from .limits import project_limits
-    from .sdist_reader import extract_sdist
+    from .sdist_reader import read_sdist
 
     if entry.sha256 and entry.sha256.lower() != sha256:
         raise PullError(
             f"sha256 mismatch for '{public_url(entry.source)}': expected {entry.sha256.lower()}, "
             f"got {sha256}."
         )
-    limits = project_limits(project.pyproject)
-    return extract_sdist(
-        archive, workdir / "sdist", max_bytes=limits.max_size, max_members=limits.max_members
-    )
+    caps = project_limits(project.pyproject)
+    return read_sdist(archive, workdir, max_bytes=caps.max_size, max_members=caps.max_members)
 
 
 def _plan(
@@ -209,7 +211,7 @@ def _plan(
     from .pulled import read_pulled
     from .requirements import canonical
 
-    layout = lay_out(project, entry, contents.root, contents.package, lock)
+    layout = lay_out(project, entry, contents, lock)
     module, writes, warnings = layout.module, layout.writes, layout.warnings
     journal.folders_to_create(project.root, writes)  # a file where a folder must go: error
 
@@ -538,7 +540,7 @@ def _one_pull_at_a_time(project: Project) -> Iterator[None]:
         yield
 
 
-def _fetch(entry: PullEntry, base: Path, workdir: Path, timeout: float | None) -> Fetched:
+def _fetch(entry: PullEntry, base: Path, scratch: Scratch, timeout: float | None) -> Fetched:
     from .sources import DEFAULT_TIMEOUT, fetch, load_fs_args
 
     fs_args = None
@@ -547,7 +549,7 @@ def _fetch(entry: PullEntry, base: Path, workdir: Path, timeout: float | None) -
         fs_args = load_fs_args(fs_args_path if fs_args_path.is_absolute() else base / fs_args_path)
     return fetch(
         entry.source,
-        workdir / "download",
+        lambda: scratch() / "download",  # a local sdist is read in place: no folder is made
         base=base,
         fs_args=fs_args,
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
@@ -570,15 +572,14 @@ def fetch_and_plan(
     ``timeout``: seconds a remote source may stay silent (default ``DEFAULT_TIMEOUT``).
     """
     lock = (lock_file or LockFile(project)).current()
-    with tempfile.TemporaryDirectory(prefix="micropkg-pull-") as tmp:
-        workdir = Path(tmp)
-        fetched = _fetch(entry, base, workdir, timeout)
+    with Scratch("micropkg-pull-") as scratch:
+        fetched = _fetch(entry, base, scratch, timeout)
         plan = plan_pull(
             project,
             entry,
             fetched.path,
             fetched.sha256,
-            workdir,
+            lambda: scratch() / "sdist",
             lock=lock,
             force=force,
             markers=markers,
@@ -606,10 +607,11 @@ def pull(
     each pull records its entry in the lock as it is when the pull commits.
     """
     lock_file = lock_file or LockFile(project)
-    with tempfile.TemporaryDirectory(prefix="micropkg-pull-") as tmp:
-        workdir = Path(tmp)
-        fetched = _fetch(entry, base, workdir, timeout)
-        contents = _extract(project, entry, fetched.path, fetched.sha256, workdir)
+    with Scratch("micropkg-pull-") as scratch:
+        fetched = _fetch(entry, base, scratch, timeout)
+        contents = _extract(
+            project, entry, fetched.path, fetched.sha256, lambda: scratch() / "sdist"
+        )
         # Fetching and extracting run in parallel (-n 2); planning and writing one pull at a
         # time, each against the project as the previous pull left it (requirements.in too).
         with lock_file.mutex, _one_pull_at_a_time(project):
@@ -627,14 +629,21 @@ def pull(
 def _keep_in_cache(
     project: Project, archive: Path, sha256: str, lock: Lock, plan: PullPlan
 ) -> None:
-    """Cache the pulled sdist, and drop cached ones no lock entry uses any more. The pull has
-    succeeded: a cache that cannot be written only means a later fetch."""
-    from .cache import prune, store
+    """Cache the pulled sdist, and drop the one this entry pulled before if no other lock entry
+    uses it. The pull has succeeded: a cache that cannot be written only means a later fetch.
 
-    keep = {e.sha256 for m, e in lock.entries.items() if m != plan.module} | {sha256}
+    Only what this pull changed is looked at (not the whole cache folder, which would make
+    ``pull --all`` quadratic); ``micropkg remove`` drops its entry's sdist the same way.
+    """
+    from .cache import drop, store
+
     with contextlib.suppress(OSError, MicropkgError):
         store(project.state_dir, archive, sha256)
-        prune(project.state_dir, keep)
+    previous = lock.entries.get(plan.module)
+    if previous is None or previous.sha256 == sha256:
+        return
+    if not any(e.sha256 == previous.sha256 for m, e in lock.entries.items() if m != plan.module):
+        drop(project.state_dir, previous.sha256)
 
 
 def status(project: Project) -> list[StatusRow]:

@@ -120,7 +120,7 @@ def _lay_out_again(
     from .limits import project_limits
     from .lockfile import Lock
     from .manifest import PullEntry
-    from .sdist_reader import extract_sdist
+    from .sdist_reader import read_sdist
 
     pull_entry = PullEntry(
         entry.source,
@@ -129,12 +129,12 @@ def _lay_out_again(
         env=entry.options.get("env", "base"),
     )
     limits = project_limits(project.pyproject)
-    contents = extract_sdist(
+    contents = read_sdist(
         archive, workdir / "sdist", max_bytes=limits.max_size, max_members=limits.max_members
     )
     # The entry as the only one pulled: the folder __init__.py files it created count as its own.
     lock = Lock({entry.module: entry})
-    layout = lay_out(project, pull_entry, contents.root, contents.package, lock)
+    layout = lay_out(project, pull_entry, contents, lock)
     # A large file is read whole here: these are the pulled versions to diff or merge against.
     return {
         project.rel(target): data.read_bytes() if isinstance(data, Path) else data

@@ -114,7 +114,7 @@ def plan_remove(project: Project, module: str, *, force: bool = False) -> Remove
 
 def apply_remove(project: Project, plan: RemovePlan) -> None:
     """Carry out ``plan`` all-or-nothing; conflicts refuse before anything is written."""
-    from .cache import cached
+    from .cache import drop
     from .pull import commit
 
     if plan.conflicts:
@@ -127,6 +127,4 @@ def apply_remove(project: Project, plan: RemovePlan) -> None:
         )
     commit(project, plan.writes, plan.removals, what=f"removal of '{plan.module}'")
     if not plan.still_used:
-        path = cached(project.state_dir, plan.sha256)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        drop(project.state_dir, plan.sha256)

@@ -1,10 +1,9 @@
-"""Metadata of an extracted sdist (version, requirements), read without running anything."""
+"""Metadata of a read sdist (version, requirements), read without running anything."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ._compat import tomllib
@@ -17,11 +16,9 @@ __all__ = ["read_metadata"]
 _NAME_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
 
 
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
+#: The text of a file of the sdist, by its path below the top folder (``PKG-INFO``), decoded
+#: as UTF-8 with replacement characters; ``None`` when there is no such file.
+ReadText = Callable[[str], "str | None"]
 
 
 def _clean(values: list[str], where: str) -> tuple[str, ...]:
@@ -97,8 +94,8 @@ def _requires_txt(text: str) -> tuple[str, ...]:
     return _clean(out, "requires.txt")
 
 
-def _pyproject_project(root: Path) -> dict[str, Any]:
-    text = _read_text(root / "pyproject.toml")
+def _pyproject_project(read_text: ReadText) -> dict[str, Any]:
+    text = read_text("pyproject.toml")
     if text is None:
         return {}
     try:
@@ -117,8 +114,11 @@ def _static_dependencies(project: Mapping[str, Any]) -> tuple[str, ...] | None:
     return _clean([dep for dep in deps if isinstance(dep, str)], "pyproject.toml dependencies")
 
 
-def read_metadata(root: Path) -> tuple[str | None, tuple[str, ...]]:
-    """The version and requirements of the sdist at ``root``, read without running anything.
+def read_metadata(read_text: ReadText, files: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
+    """The version and requirements of an sdist, read without running anything.
+
+    ``read_text`` gives a file's text by its path below the sdist's top folder; ``files``
+    lists every file's path there.
 
     Requirements come from ``PKG-INFO``'s ``Requires-Dist`` unless it has none or declares them
     ``Dynamic``; then from ``*.egg-info/requires.txt``; then from the static
@@ -129,7 +129,7 @@ def read_metadata(root: Path) -> tuple[str | None, tuple[str, ...]]:
     version: str | None = None
     requires_dist: tuple[str, ...] = ()
     dynamic: set[str] = set()
-    pkg_info = _read_text(root / "PKG-INFO")
+    pkg_info = read_text("PKG-INFO")
     if pkg_info is not None:
         headers = HeaderParser().parsestr(pkg_info)
         name = headers.get("Name")
@@ -145,19 +145,25 @@ def read_metadata(root: Path) -> tuple[str | None, tuple[str, ...]]:
         requirements: tuple[str, ...] | None = requires_dist
     else:
         requirements = None
-        for requires in sorted(root.glob("*.egg-info/requires.txt")):
-            text = _read_text(requires)
+        # The first ``*.egg-info/requires.txt`` in path order (folder names compared whole).
+        found = (rel.split("/") for rel in files)
+        for parts in sorted(p for p in found if len(p) == 2 and _is_requires_txt(p)):
+            text = read_text("/".join(parts))
             if text is not None:
                 requirements = _requires_txt(text)
                 break
     project: dict[str, Any] | None = None
     if requirements is None:
-        project = _pyproject_project(root)
+        project = _pyproject_project(read_text)
         requirements = _static_dependencies(project)
     if version is None:
-        project = _pyproject_project(root) if project is None else project
+        project = _pyproject_project(read_text) if project is None else project
         dynamic_fields = project.get("dynamic", [])
         raw_version = project.get("version")
         if isinstance(raw_version, str) and "version" not in dynamic_fields:
             version = _checked_version(raw_version, "pyproject.toml")
     return version, requirements if requirements is not None else requires_dist
+
+
+def _is_requires_txt(parts: list[str]) -> bool:
+    return parts[0].endswith(".egg-info") and parts[1] == "requires.txt"

@@ -1,14 +1,15 @@
-"""Safe sdist reader: check every member of an untrusted archive, then extract (contract §4).
+"""Safe sdist reader: check every member of an untrusted archive and read it (contract §4).
 
-Every member header is checked before anything is written (paths, types, duplicates, sizes),
-the gzip stream is bounded so a bomb costs at most the limit, Kedro's layout checks run on the
-member list, and extraction uses tarfile's ``data`` filter. Metadata is then read from the
-extracted files by :mod:`micropkg_tasks.sdist_metadata`, never by running a build backend.
+One pass over the gzip stream: each member header is checked before its data is read (paths,
+types, duplicates, sizes), the decompressed stream is bounded so a bomb costs at most the
+limit, and Kedro's layout checks run on the member list. Nothing is extracted by member name:
+files are held in memory, except those over ``limits.LARGE_FILE``, streamed to temporary files
+of our own naming in a work folder. Metadata is then read by :mod:`micropkg_tasks.sdist_metadata`,
+never by running a build backend.
 """
 
 from __future__ import annotations
 
-import copy
 import gzip
 import io
 import keyword
@@ -17,10 +18,12 @@ import os
 import shutil
 import tarfile
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
+from . import limits
 from .errors import PullError
 from .limits import (
     DEFAULT_MAX_SIZE,
@@ -33,9 +36,7 @@ from .limits import (
 from .names import describe_character, shown, unsafe_character
 from .sdist_metadata import read_metadata
 
-__all__ = ["SdistContents", "extract_sdist"]
-
-_DIR_MODE = 0o755
+__all__ = ["SdistContents", "SdistFile", "read_sdist"]
 
 
 #: Member times beyond this many seconds from 1970 (about 34,800 years) are refused.
@@ -43,13 +44,39 @@ _MAX_MTIME = 2**40
 
 
 @dataclass(frozen=True)
-class SdistContents:
-    """An extracted sdist: its top folder, its single package and its metadata."""
+class SdistFile:
+    """A regular file of a read sdist."""
 
-    root: Path
+    data: bytes | Path
+    """Its bytes, or (a file over ``limits.LARGE_FILE``) the temporary file holding them."""
+    executable: bool = False
+    """The member had the owner's executable bit (what tarfile's ``data`` filter keeps)."""
+
+    def read(self) -> bytes:
+        """The file's bytes (a large file is read whole)."""
+        return self.data.read_bytes() if isinstance(self.data, Path) else self.data
+
+
+@dataclass(frozen=True)
+class SdistContents:
+    """A read sdist: its top folder's name, its single package, its metadata and its files."""
+
+    top: str
     package: str
     version: str | None
     requirements: tuple[str, ...]
+    files: Mapping[str, SdistFile] = field(default_factory=dict, compare=False, repr=False)
+    """Every regular file, by its path below the top folder (``pkg/nodes.py``, ``PKG-INFO``)."""
+    folders: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    """Every folder below the top folder, given as a member or implied by a member's path."""
+
+    def under(self, folder: str) -> list[tuple[str, SdistFile]]:
+        """The files below ``folder`` (``pkg``, ``tests``) as (path relative to it, file),
+        sorted by that path."""
+        prefix = f"{folder}/"
+        return sorted(
+            (rel[len(prefix) :], item) for rel, item in self.files.items() if rel.startswith(prefix)
+        )
 
 
 class _TooLarge(Exception):
@@ -120,28 +147,25 @@ def _member_kind(member: tarfile.TarInfo) -> str | None:
     return None
 
 
-def _check_members(
-    archive: Path,
-    tar: tarfile.TarFile,
-    dest: Path,
-    *,
-    max_bytes: int,
-    max_members: int,
-) -> list[tarfile.TarInfo]:
-    """Read and check every member header; raise on the first hostile or oversized one."""
-    root = dest.resolve()
-    # A folder that does not exist yet holds no symbolic link: the lexical checks below (no
-    # absolute path, no '..') are then the whole check, and resolving each member (an lstat
-    # per path component) is skipped.
-    fresh = not dest.exists()
-    members: list[tarfile.TarInfo] = []
-    seen: dict[str, bool] = {}  # normalised path of each member -> is a folder
-    parents: set[str] = set()  # folders implied by the members' paths
-    total = 0
-    for member in tar:
+class _MemberCheck:
+    """The checks on each member header, in archive order; raise on the first hostile or
+    oversized one."""
+
+    def __init__(self, archive: Path, *, max_bytes: int, max_members: int) -> None:
+        self.archive = archive
+        self.max_bytes = max_bytes
+        self.max_members = max_members
+        self.members: list[tarfile.TarInfo] = []
+        self.seen: dict[str, bool] = {}  # normalised path of each member -> is a folder
+        self.parents: set[str] = set()  # folders implied by the members' paths
+        self.total = 0
+
+    def __call__(self, member: tarfile.TarInfo) -> str:
+        """Check ``member``; return its normalised path (``top/pkg/x.py``)."""
+        archive = self.archive
         name = shown(member.name)  # for messages: a name may hold line breaks or stray bytes
-        if len(members) >= max_members:
-            raise _refuse(archive, members_message(max_members))
+        if len(self.members) >= self.max_members:
+            raise _refuse(archive, members_message(self.max_members))
         if member.name.startswith(("/", "\\")) or _has_drive(member.name):
             raise _refuse(archive, f"member '{name}' has an absolute path.")
         bad = unsafe_character(member.name)
@@ -165,37 +189,31 @@ def _check_members(
             raise _refuse(
                 archive, f"member '{name}' has an invalid modification time ({member.mtime!r})."
             )
-        try:
-            inside = fresh or root in (root / Path(*parts)).resolve().parents
-        except (OSError, RuntimeError):  # a symlink loop in a pre-existing dest
-            inside = False
-        if not inside:
-            raise _refuse(archive, f"member '{name}' escapes the target folder.")
         key = "/".join(parts)
-        if key in seen:
+        if key in self.seen:
             raise _refuse(archive, f"member '{name}' appears more than once.")
         ancestors = ["/".join(parts[:depth]) for depth in range(1, len(parts))]
-        clash = next((a for a in ancestors if seen.get(a) is False), None)
-        if clash is not None or (not member.isdir() and key in parents):
+        clash = next((a for a in ancestors if self.seen.get(a) is False), None)
+        if clash is not None or (not member.isdir() and key in self.parents):
             if clash is None:
                 raise _refuse(
                     archive, f"member '{name}' is a file but other members are inside it."
                 )
             raise _refuse(archive, f"member '{name}' would be written inside the file '{clash}'.")
-        seen[key] = member.isdir()
-        parents.update(ancestors)
-        total += member.size if member.isreg() else 0
-        if total > max_bytes:
-            raise _refuse(archive, size_message(max_bytes, name))
-        members.append(member)
-    return members
+        self.seen[key] = member.isdir()
+        self.parents.update(ancestors)
+        self.total += member.size if member.isreg() else 0
+        if self.total > self.max_bytes:
+            raise _refuse(archive, size_message(self.max_bytes, name))
+        self.members.append(member)
+        return key
 
 
 def _has_drive(name: str) -> bool:
     return len(name) >= 2 and name[1] == ":" and name[0].isalpha()
 
 
-def _check_layout(dest: Path, members: list[tarfile.TarInfo]) -> tuple[str, str]:
+def _check_layout(members: list[tarfile.TarInfo]) -> tuple[str, str]:
     """Kedro's checks on the member list: one top folder, one package besides ``tests``."""
     folders: set[str] = set()
     init_files: set[str] = set()
@@ -209,7 +227,7 @@ def _check_layout(dest: Path, members: list[tarfile.TarInfo]) -> tuple[str, str]
         if len(parts) == 3 and parts[2] == "__init__.py" and member.isreg():
             init_files.add(parts[1])
     if len(folders) != 1:
-        contents = [dest / name for name in sorted(folders)]
+        contents = [Path(name) for name in sorted(folders)]  # Kedro's message lists paths
         raise PullError(
             f"Invalid sdist was extracted: exactly one directory was expected, got {contents}"
         )
@@ -237,91 +255,143 @@ def _open_error(archive: Path, exc: BaseException) -> PullError:
     return PullError(f"'{archive.name}' is not a valid .tar.gz sdist: {detail}")
 
 
-def _sanitised(members: list[tarfile.TarInfo]) -> list[tarfile.TarInfo]:
-    """Copies with plain permissions, for Pythons without extraction filters."""
-    safe = []
-    for member in members:
-        clone = copy.copy(member)
-        clone.mode = _DIR_MODE if member.isdir() else (member.mode & 0o755) | 0o600
-        clone.uid = clone.gid = os.getuid() if hasattr(os, "getuid") else 0
-        clone.uname = clone.gname = ""
-        safe.append(clone)
-    return safe
+class _Spill:
+    """Large members, streamed to ``<workdir>/member-<n>`` (the folder made on first use)."""
+
+    def __init__(self, archive: Path, workdir: Path | Callable[[], Path]) -> None:
+        self.archive = archive
+        self._workdir = workdir
+        self.workdir: Path | None = workdir if isinstance(workdir, Path) else None
+        self.made_workdir = False
+        self.paths: list[Path] = []
+
+    def write(self, source: IO[bytes]) -> Path:
+        """Copy ``source`` (a member's data) into a new file; return its path."""
+        try:
+            if self.workdir is None:
+                assert not isinstance(self._workdir, Path)
+                self.workdir = self._workdir()
+            if not self.paths and not self.workdir.is_dir():
+                self.workdir.mkdir(parents=True)
+                self.made_workdir = True
+            path = self.workdir / f"member-{len(self.paths)}"
+            # O_EXCL: a name of ours, never anything that was already there (nor a link).
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise self._error(exc) from exc
+        self.paths.append(path)
+        try:
+            while block := source.read(1 << 20):  # a read error is the archive's
+                try:
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                except OSError as exc:
+                    raise self._error(exc) from exc
+        finally:
+            os.close(fd)
+        return path
+
+    def _error(self, exc: OSError) -> PullError:
+        where = f" into '{self.workdir}'" if self.workdir else ""
+        return PullError(f"Cannot extract '{self.archive.name}'{where}: {exc}")
+
+    def remove(self) -> None:
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+        if self.made_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _extract(tar: tarfile.TarFile, dest: Path, members: list[tarfile.TarInfo]) -> None:
-    if hasattr(tarfile, "data_filter"):
-        tar.extractall(dest, members=members, filter="data")
-    else:  # pragma: no cover - Python < 3.10.12 / 3.11.4
-        tar.extractall(dest, members=_sanitised(members), numeric_owner=True)
-
-
-def extract_sdist(
+def read_sdist(
     archive: Path,
-    dest: Path,
+    workdir: Path | Callable[[], Path],
     *,
     max_bytes: int = DEFAULT_MAX_SIZE,
     max_members: int = MAX_MEMBERS,
 ) -> SdistContents:
-    """Safely extract the sdist ``archive`` into ``dest`` and read its layout and metadata.
+    """Safely read the sdist ``archive``: its layout, metadata and files.
 
-    Every member is checked before anything is written: absolute or ``..`` paths, a member that
-    is the target folder itself, links, devices, FIFOs, duplicates, more than ``max_members``
+    Every member header is checked before its data is read: absolute or ``..`` paths, a member
+    that is the top folder itself, links, devices, FIFOs, duplicates, more than ``max_members``
     members or more than ``max_bytes`` bytes uncompressed raise :class:`PullError` naming the
     member. Past ``limits.BOMB_FLOOR`` bytes, a stream that decompresses to more than
-    ``limits.BOMB_RATIO`` times the archive's size is refused whatever ``max_bytes`` is. Kedro's
-    layout checks (one top folder; one package besides ``tests``) also run before extraction,
-    so a refused archive leaves ``dest`` untouched.
+    ``limits.BOMB_RATIO`` times the archive's size is refused whatever ``max_bytes`` is. The
+    whole stream is read (its CRC checked) and Kedro's layout checks (one top folder; one
+    package besides ``tests``) run before anything is returned.
+
+    Files over ``limits.LARGE_FILE`` are streamed to temporary files in ``workdir`` (a folder,
+    or a function giving one, called only then; the folder is created when needed and the
+    caller removes it), the others held in memory. On any error, whatever this call wrote is
+    removed.
     """
     try:
         raw = archive.open("rb")
     except OSError as exc:
         raise PullError(f"Cannot read sdist '{archive}': {exc.strerror or exc}") from exc
     limit, by_ratio = Limits(max_bytes, max_members).stream_limit(os.fstat(raw.fileno()).st_size)
-    with raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
-        stream = io.BufferedReader(_BoundedReader(gz, limit), buffer_size=64 * 1024)
-        try:
-            with tarfile.open(fileobj=stream, mode="r:") as tar:
-                members = _check_members(
-                    archive, tar, dest, max_bytes=max_bytes, max_members=max_members
-                )
-                # Reading to the end verifies the gzip CRC before anything is written.
-                while stream.read(1024 * 1024):
-                    pass
-                top, package = _check_layout(dest, members)
-                _extract_all(archive, tar, dest, members)
-        except _TooLarge:
-            detail = bomb_message() if by_ratio else size_message(max_bytes)
-            raise _refuse(archive, detail) from None
-        except PullError:
-            raise
-        # ValueError/OverflowError: whatever else a malformed header makes tarfile raise.
-        except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError, OverflowError) as exc:
-            raise _open_error(archive, exc) from exc
-    root = dest / top
-    version, requirements = read_metadata(root)
-    return SdistContents(root=root, package=package, version=version, requirements=requirements)
-
-
-def _extract_all(
-    archive: Path, tar: tarfile.TarFile, dest: Path, members: list[tarfile.TarInfo]
-) -> None:
-    """Extract the checked members; on failure remove whatever this call created."""
-    existed = dest.exists()
-    before = set(os.listdir(dest)) if existed else set()
-    dest.mkdir(parents=True, exist_ok=True)
+    large = limits.LARGE_FILE
+    spill = _Spill(archive, workdir)
+    files: dict[str, SdistFile] = {}
     try:
-        _extract(tar, dest, members)
-    except BaseException as exc:
-        if not existed:
-            shutil.rmtree(dest, ignore_errors=True)
-        else:
-            for name in set(os.listdir(dest)) - before:
-                path = dest / name
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
-            raise PullError(f"Cannot extract '{archive.name}' into '{dest}': {exc}") from exc
+        with raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+            stream = io.BufferedReader(_BoundedReader(gz, limit), buffer_size=64 * 1024)
+            try:
+                with tarfile.open(fileobj=stream, mode="r:") as tar:
+                    check = _MemberCheck(archive, max_bytes=max_bytes, max_members=max_members)
+                    for member in tar:
+                        key = check(member)
+                        if not member.isreg():
+                            continue
+                        source = tar.extractfile(member)
+                        assert source is not None  # a regular file
+                        with source:
+                            data = spill.write(source) if member.size > large else source.read()
+                        files[key] = SdistFile(data, bool(member.mode & 0o100))
+                    # Reading to the end verifies the gzip CRC.
+                    while stream.read(1024 * 1024):
+                        pass
+                    top, package = _check_layout(check.members)
+            except _TooLarge:
+                detail = bomb_message() if by_ratio else size_message(max_bytes)
+                raise _refuse(archive, detail) from None
+            except PullError:
+                raise
+            # ValueError/OverflowError: whatever else a malformed header makes tarfile raise.
+            except (
+                tarfile.TarError,
+                EOFError,
+                zlib.error,
+                OSError,
+                ValueError,
+                OverflowError,
+            ) as exc:
+                raise _open_error(archive, exc) from exc
+        prefix = f"{top}/"
+        below = {rel[len(prefix) :]: f for rel, f in files.items() if rel.startswith(prefix)}
+        version, requirements = read_metadata(_text_reader(below), below)
+    except BaseException:
+        spill.remove()
         raise
+    folders = {*check.parents, *(key for key, is_dir in check.seen.items() if is_dir)}
+    return SdistContents(
+        top=top,
+        package=package,
+        version=version,
+        requirements=requirements,
+        files=below,
+        folders=frozenset(f[len(prefix) :] for f in folders if f.startswith(prefix)),
+    )
+
+
+def _text_reader(files: Mapping[str, SdistFile]) -> Callable[[str], str | None]:
+    def read_text(rel: str) -> str | None:
+        item = files.get(rel)
+        if item is None:
+            return None
+        try:
+            return item.read().decode("utf-8", errors="replace")
+        except OSError:
+            return None
+
+    return read_text

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -564,7 +564,7 @@ def list_folder(
 
 def fetch(
     source: str,
-    workdir: Path,
+    workdir: Path | Callable[[], Path],
     *,
     base: Path,
     fs_args: Mapping[str, Any] | None = None,
@@ -575,15 +575,16 @@ def fetch(
     ``base`` anchors relative local paths (the project root for manifests, the CWD for the CLI).
     ``timeout``: seconds a remote server or index may stay silent before the fetch fails.
     The kind comes from :func:`source_kind`. Remote and index downloads land in ``workdir``
-    (created), written under a temporary name and renamed, so a failed fetch leaves no partial
-    file.
+    (created; a function giving the folder is called only then), written under a temporary
+    name and renamed, so a failed fetch leaves no partial file.
     """
     kind = source_kind(source, base)
     if kind == "local":
         return _fetch_local(source, base)
+    folder = workdir if isinstance(workdir, Path) else workdir()
     if kind == "fsspec":
-        return _fetch_fsspec(source, Path(workdir), fs_args, timeout)
-    return _fetch_index(source, Path(workdir), timeout)
+        return _fetch_fsspec(source, folder, fs_args, timeout)
+    return _fetch_index(source, folder, timeout)
 
 
 def _fetch_local(source: str, base: Path) -> Fetched:

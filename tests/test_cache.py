@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.cache import cached, prune, store
+from micropkg_tasks.cache import cached, drop, store
 
 
 def _archive(folder: Path, data: bytes) -> tuple[Path, str]:
@@ -55,7 +55,7 @@ def test_lookups_never_touch_paths_outside_the_cache(tmp_path: Path) -> None:
         store(tmp_path, tmp_path, "../x")
 
 
-def test_prune_keeps_what_is_referenced(tmp_path: Path) -> None:
+def test_drop_removes_one_cached_sdist(tmp_path: Path) -> None:
     state = tmp_path / ".micropkg"
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -63,7 +63,8 @@ def test_prune_keeps_what_is_referenced(tmp_path: Path) -> None:
     gone_archive, gone = _archive(tmp_path / "b", b"b")
     store(state, kept_archive, kept)
     store(state, gone_archive, gone)
-    (state / "cache" / f".{gone}.tar.gz.1234abcd.micropkg-tmp").write_bytes(b"partial")
     (state / "cache" / "notes.txt").write_text("not ours")
-    assert prune(state, {kept}) == [gone]
+    drop(state, gone)
+    drop(state, gone)  # already gone: nothing to do
+    drop(state, "../notes.txt")  # not a sha256: nothing
     assert sorted(p.name for p in (state / "cache").iterdir()) == [f"{kept}.tar.gz", "notes.txt"]

@@ -165,9 +165,7 @@ def test_gzip_bomb_is_refused_whatever_the_cap(
 @pytest.fixture
 def small_large_file(monkeypatch: pytest.MonkeyPatch) -> int:
     """Files over 4 kB count as large (8 MiB really): the streaming path, with small files."""
-    import micropkg_tasks.layout as layout_module
-
-    monkeypatch.setattr(layout_module, "LARGE_FILE", 4000)
+    monkeypatch.setattr(limits, "LARGE_FILE", 4000)
     return 4000
 
 
