@@ -116,12 +116,30 @@ def _kind(value: object) -> str:
     return "a date/time"
 
 
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
+
+
 def _is_hex64(value: str) -> bool:
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return _HEX64_RE.fullmatch(value) is not None
+
+
+# A plain relative path for sure (the common case, one C-speed match per file of the lock):
+# no control character, no backslash or colon, no empty, '.', '..' or '~'-led first part.
+_PLAIN_REL_RE = re.compile(
+    r"(?!~)[^\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff/\\:]+"
+    r"(?:/[^\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff/\\]+)*"
+)
 
 
 def _path_problem(rel: str) -> str | None:
     """Why ``rel`` is not a plain project-relative posix path, if it is not one."""
+    if _PLAIN_REL_RE.fullmatch(rel) and "/./" not in f"/{rel}/" and "/../" not in f"/{rel}/":
+        return None
+    return _path_problem_detail(rel)
+
+
+def _path_problem_detail(rel: str) -> str | None:
+    """:func:`_path_problem` without the fast path."""
     bad = unsafe_character(rel)
     if bad is not None:
         return f"it contains {describe_character(bad)}"
@@ -367,45 +385,49 @@ def check_lock_paths(lock: Lock, project: Project) -> None:
     """
     roots = [project.package_dir, project.tests_dir, project.conf_root]
     prefixes = [project.rel(root) + "/" for root in roots]
-    resolved = [root.resolve() for root in roots]
-    checked: dict[str, bool] = {}
-    real_folders: dict[str, Path] = {"": project.root.resolve()}
+    resolved = [str(root.resolve()) for root in roots]
+    real_folders: dict[str, str] = {"": str(project.root.resolve())}
 
-    def real(folder: str) -> Path:
+    def real(folder: str) -> str:
         # Component by component, each folder once: one lstat per distinct folder, where
         # Path.resolve() stats every component of every folder (a third of a no-op pull).
         # Lock paths hold no '.', '..' or empty parts (read_lock checked them).
         found = real_folders.get(folder)
         if found is None:
             parent, _, name = folder.rpartition("/")
-            candidate = real(parent) / name
-            found = candidate.resolve() if candidate.is_symlink() else candidate
+            found = os.path.join(real(parent), name)
+            if os.path.islink(found):
+                found = os.path.realpath(found)
             real_folders[folder] = found
         return found
 
+    def problem(folder: str) -> str | None:
+        # ``rel`` starts with a prefix ("src/pkg/") exactly when its folder plus "/" does.
+        index = next((i for i, p in enumerate(prefixes) if (folder + "/").startswith(p)), None)
+        if index is None:
+            return (
+                "it is outside the folders a pull writes to ("
+                + ", ".join(p.rstrip("/") for p in prefixes)
+                + ")"
+            )
+        where, root = real(folder), resolved[index]
+        if where == root or where.startswith(root.rstrip(os.sep) + os.sep):
+            return None
+        return "it leads outside the project's folders through a symbolic link"
+
+    checked: dict[str, str | None] = {}  # folder → its problem, each distinct folder once
     for entry in lock.entries.values():
         for rel in (*entry.files, *entry.conflicts):
-            index = next((i for i, p in enumerate(prefixes) if rel.startswith(p)), None)
-            if index is not None:
-                folder = rel.rpartition("/")[0]
-                inside = checked.get(folder)
-                if inside is None:
-                    where = real(folder)
-                    inside = where == resolved[index] or resolved[index] in where.parents
-                    checked[folder] = inside
-                if inside:
-                    continue
-                detail = "it leads outside the project's folders through a symbolic link"
+            folder = rel.rpartition("/")[0]
+            if folder in checked:
+                detail = checked[folder]
             else:
-                detail = (
-                    "it is outside the folders a pull writes to ("
-                    + ", ".join(p.rstrip("/") for p in prefixes)
-                    + ")"
+                detail = checked[folder] = problem(folder)
+            if detail is not None:
+                raise PullError(
+                    f"Cannot use '{LOCK_NAME}': entry '{shown(entry.module)}' lists the file "
+                    f"'{shown(rel)}': {detail}; fix or delete the entry."
                 )
-            raise PullError(
-                f"Cannot use '{LOCK_NAME}': entry '{shown(entry.module)}' lists the file "
-                f"'{shown(rel)}': {detail}; fix or delete the entry."
-            )
 
 
 def read_project_lock(project: Project) -> Lock:

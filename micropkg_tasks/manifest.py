@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import ManifestError
@@ -48,7 +48,7 @@ class PackageEntry:
 
     def options(self) -> dict[str, Any]:
         """The entry as a plain dict (used for doit's ``config_changed``)."""
-        return asdict(self)
+        return dict(vars(self))  # its fields are strings or None: no deep copy needed
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class PullEntry:
 
     def options(self) -> dict[str, Any]:
         """The entry as a plain dict (used for doit's ``config_changed``)."""
-        return asdict(self)
+        return dict(vars(self))  # its fields are strings or None: no deep copy needed
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 import unicodedata
@@ -96,6 +97,7 @@ def normalize_module_path(raw: str, *, source_prefix: str = "") -> str:
     return text
 
 
+@functools.lru_cache(maxsize=64)  # called per entry and per lock entry with a few distinct values
 def normalize_destination(raw: str | None) -> tuple[str, ...]:
     """Split a pull ``destination`` (``pipelines.nested`` or ``pipelines/nested``) into parts.
 

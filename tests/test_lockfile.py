@@ -146,3 +146,45 @@ def test_file_owners_carried_over_by_with_entry_equals_a_fresh_index() -> None:
     assert carried.file_owners["shared"] == {"b": "2" * 64}
     assert "x" not in carried.file_owners
     assert lock.file_owners["shared"] == {"a": "2" * 64, "b": "2" * 64}  # the old one unchanged
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "src/pkg/a.py",
+        "conf/base/parameters_x.yml",
+        "src/pkg/données/é.csv",
+        "src/pkg/.hidden",
+        "src/pkg/..x/a",
+        "src/pkg/a..",
+        "~/x",
+        "a~/x",
+        "/etc/passwd",
+        "\\\\server\\share",
+        "C:/x",
+        "C:x",
+        "c:",
+        "x:y/z",
+        "ab:c/d",
+        "src//a",
+        "src/./a",
+        "src/../a",
+        ".",
+        "..",
+        "./a",
+        "a/.",
+        "a/..",
+        "a/",
+        "",
+        "src/a\\b",
+        "src/a\nb",
+        "src/a\x7fb",
+        "src/a\u2028b",
+        "src/a\udcffb",
+        "src/a\x85b",
+    ],
+)
+def test_lock_path_fast_check_agrees_with_the_full_rules(rel: str) -> None:
+    from micropkg_tasks.lockfile import _path_problem, _path_problem_detail
+
+    assert _path_problem(rel) == _path_problem_detail(rel)
