@@ -85,18 +85,28 @@ def remove_if_unheld(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``folder`` itself for the ``with`` block: it serialises
-    processes without creating a file. Without ``flock`` (Windows) it holds nothing."""
+def folder_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an exclusive (or ``shared``) ``flock`` on ``folder`` itself for the ``with`` block:
+    it serialises processes and threads without creating a file. Without ``flock`` (Windows)
+    it holds nothing."""
     if fcntl is None:  # pragma: no cover - Windows
         yield
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
+
+
+#: ``MICROPKG_FSYNC=1``: flush every file we write to disk before it is renamed into place.
+FSYNC_ENV = "MICROPKG_FSYNC"
+
+
+def durable() -> bool:
+    """Whether ``MICROPKG_FSYNC`` asks for fsyncs (off by default, like git's working tree)."""
+    return os.environ.get(FSYNC_ENV, "") not in ("", "0")
 
 
 def sha256_of(data: bytes | Path) -> str:
@@ -119,18 +129,31 @@ def _create_temp(path: Path, suffix: str) -> tuple[int, Path]:
 
 @contextlib.contextmanager
 def atomic_writer(
-    path: Path, *, suffix: str = TEMP_SUFFIX, fsync: bool = False
+    path: Path, *, suffix: str = TEMP_SUFFIX, fsync: bool = False, shared_folder: bool = False
 ) -> Iterator[BinaryIO]:
     """Write ``path`` through a temporary file beside it, renamed over ``path`` when complete.
 
     On any exception (Ctrl-C included) the temporary file is removed and ``path`` is left as it
     was. An existing ``path`` keeps its permission bits. ``fsync`` flushes the data to disk
     before the rename. The folder must exist.
+
+    The temporary file is held (:func:`hold`) from the start, so a cleaner removes only a
+    killed writer's. ``shared_folder``: other processes of ours write and clean the same
+    folder at the same time (``dist/``); the file is created and held under a shared
+    :func:`folder_lock`, which a cleaner takes exclusively, so it never sees the file in the
+    instant between its creation and its hold.
     """
-    fd, temp = _create_temp(path, suffix)
+    guard = folder_lock(path.parent, shared=True) if shared_folder else contextlib.nullcontext()
+    with guard:
+        fd, temp = _create_temp(path, suffix)
+        try:
+            hold(fd)  # until the rename: a later run removes only a killed run's temp file
+        except BaseException:
+            os.close(fd)
+            temp.unlink(missing_ok=True)
+            raise
     try:
         with os.fdopen(fd, "wb") as stream:
-            hold(fd)  # until the rename: a later run removes only a killed run's temp file
             yield stream
             stream.flush()
             if fsync:

@@ -35,7 +35,7 @@ from typing import Any
 
 from .errors import PullError
 from .faults import fault
-from .fsutil import remove_if_unheld, sha256_file, sha256_of
+from .fsutil import durable, folder_lock, remove_if_unheld, sha256_file, sha256_of
 from .project import Project
 from .state import ensure_state_dir, project_lock
 
@@ -57,7 +57,6 @@ STAGED_SUFFIX = ".micropkg-tmp"
 BACKUP_SUFFIX = ".micropkg-bak"
 JOURNAL = "journal.json"
 COMMITTED = "journal.committed.json"
-FSYNC_ENV = "MICROPKG_FSYNC"
 _FORMAT = 1
 # A tarball being written by ``package``: ``.<name>.tar.gz.<8 hex>.tmp`` (sdist writer).
 _TARBALL_TEMP_RE = re.compile(r"^\.(?P<name>.+\.tar\.gz)\.[0-9a-f]{8}\.tmp$")
@@ -91,10 +90,6 @@ def is_our_temp(name: str) -> bool:
     return name.startswith(".") and name.endswith((STAGED_SUFFIX, BACKUP_SUFFIX))
 
 
-def _durable() -> bool:
-    return os.environ.get(FSYNC_ENV, "") not in ("", "0")
-
-
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -125,7 +120,7 @@ def _write_journal(state_dir: Path, record: dict[str, Any]) -> Path:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
             _write_all(fd, data)
-            if _durable():
+            if durable():
                 os.fsync(fd)
         finally:
             os.close(fd)
@@ -136,7 +131,7 @@ def _write_journal(state_dir: Path, record: dict[str, Any]) -> Path:
         if isinstance(exc, OSError):
             raise OSError(exc.errno, exc.strerror, str(journal)) from exc
         raise
-    if _durable():
+    if durable():
         _fsync_dir(state_dir)
     return journal
 
@@ -281,7 +276,7 @@ def _stage(write: Write, staged: Path, existing_mode: int | None) -> None:
                 _copy_into(fd, write.data)
             else:
                 _write_all(fd, write.data)
-            if _durable():
+            if durable():
                 os.fsync(fd)
         finally:
             os.close(fd)
@@ -358,7 +353,7 @@ def apply(
             if existing[path] is not None:
                 _replace(path, backup_path(path))
                 fault("backup")
-        if _durable():
+        if durable():
             for folder in {p.parent for p in (*targets, *removals)}:
                 _fsync_dir(folder)
         fault("commit")
@@ -374,7 +369,7 @@ def apply(
                 "micropkg command in this project finishes the rollback."
             ) from exc
         raise
-    if _durable():
+    if durable():
         _fsync_dir(state_dir)
     fault("committed")
     with contextlib.suppress(OSError):  # on failure the next command finishes the cleanup
@@ -406,7 +401,13 @@ def remove_partial_tarballs(folder: Path, names: Iterable[str] | None = None) ->
                 names = [entry.name for entry in entries]
         except OSError:
             return []
-    return _remove_unheld(folder, names, _TARBALL_TEMP_RE)
+    # Exclusive against writers creating their temporary file (``atomic_writer``'s
+    # ``shared_folder``): a parallel ``package`` run's file is held before it can be seen here.
+    try:
+        with folder_lock(folder):
+            return _remove_unheld(folder, names, _TARBALL_TEMP_RE)
+    except OSError:  # no such folder (yet): nothing to remove
+        return []
 
 
 def _remove_state_temps(state_dir: Path) -> list[Path]:

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ._compat import toml_string
 from .errors import PackageError
 from .faults import fault
-from .fsutil import atomic_writer
+from .fsutil import atomic_writer, durable
 from .limits import Limits, bomb_message, members_message, size_message
 from .names import sdist_basename, shown, unsafe_character
 
@@ -289,7 +289,7 @@ def write_sdist(path: Path, spec: SdistSpec, *, limits: Limits | None = None) ->
     _check_limits(path.name, entries, limits)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_writer(path, suffix=TEMP_SUFFIX, fsync=True) as raw:
+        with atomic_writer(path, suffix=TEMP_SUFFIX, fsync=durable(), shared_folder=True) as raw:
             stream_length = _write_tar_gz(raw, top, entries)
             limit, by_ratio = limits.stream_limit(raw.tell())
             if stream_length > limit:

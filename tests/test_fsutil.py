@@ -70,3 +70,39 @@ def test_temp_names_are_recognisable(tmp_path: Path) -> None:
         assert temp.name.startswith(".dist.tar.gz.") and temp.name.endswith(".tmp")
         stream.write(b"x")
     assert target.read_bytes() == b"x"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="flock: Windows refuses to delete an open file")
+def test_a_cleaner_never_removes_a_tarball_being_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two ``package -n 2`` workers: one creates its temporary tarball while the other cleans
+    # dist/ of what killed runs left. Between the creation and the hold, the cleaner waits.
+    import threading
+    import time
+
+    import micropkg_tasks.fsutil as fsutil
+    from micropkg_tasks.journal import remove_partial_tarballs
+
+    target = tmp_path / "a-0.1.tar.gz"
+    real_hold = fsutil.hold
+    removed: list[list[Path]] = []
+
+    def slow_hold(fd: int) -> None:
+        names = os.listdir(tmp_path)  # the cleaner's listing already shows the new file
+        cleaner = threading.Thread(
+            target=lambda: removed.append(remove_partial_tarballs(tmp_path, names))
+        )
+        cleaner.start()
+        time.sleep(0.3)  # the cleaner would delete the unheld file now
+        real_hold(fd)
+        threads.append(cleaner)
+
+    threads: list[threading.Thread] = []
+    monkeypatch.setattr(fsutil, "hold", slow_hold)
+    with fsutil.atomic_writer(target, suffix=".tmp", shared_folder=True) as stream:  # sdist.py
+        stream.write(b"data")
+    threads[0].join()
+    assert target.read_bytes() == b"data"
+    assert removed == [[]]
+    assert os.listdir(tmp_path) == [target.name]
