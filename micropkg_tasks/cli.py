@@ -54,7 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``micropkg`` CLI; return the exit code (0 ok, 1 error)."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     values = vars(args)
-    ctx = Context(cwd=Path.cwd(), verbose=bool(values.get("verbose")), notify=_notice)
+    try:
+        cwd = Path.cwd()
+    except OSError as exc:  # the folder was deleted (or made unreadable) under the shell
+        print(f"Error: Cannot use the current folder: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    ctx = Context(cwd=cwd, verbose=bool(values.get("verbose")), notify=_notice)
     module = command(args.command)
     if not (args.command == "init" and values.get("migrate")):  # that one does what they say
         for warning in startup_warnings(ctx.cwd):

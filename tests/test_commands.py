@@ -176,3 +176,25 @@ def test_user_doit_settings_win_over_ours(two: Path) -> None:
     config = MicropkgLoader(two).dodo_config()
     assert "backend" not in config  # doit takes [tool.doit]'s value
     assert config["dep_file"] == ".micropkg/doit.sqlite"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows cannot delete a process's folder")
+def test_a_deleted_current_folder_is_one_error_line(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = (
+        "import os, sys\n"
+        "os.chdir(sys.argv[1]); os.rmdir(sys.argv[1])\n"
+        "from micropkg_tasks.cli import main\n"
+        "sys.exit(main(['status']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(gone)],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == "Error: Cannot use the current folder: No such file or directory\n"
+    assert proc.stdout == ""
