@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from ..loader import MicropkgLoader, TaskContext
-from ..reporter import DoitStyleReporter
 from ..result import CommandResult
 from ._base import Context, Values, locked, run_doit
 
@@ -19,6 +17,9 @@ DESCRIPTION = "Example: micropkg doit list --status"
 
 def run(ctx: Context, values: Values) -> CommandResult:
     """Run doit (``list`` by default) with our loader; doit prints its own output."""
+    from ..loader import MicropkgLoader, TaskContext  # doit: imported by the commands using it
+    from ..reporter import DoitStyleReporter
+
     tasks = TaskContext.load(ctx.cwd)
     reporter = DoitStyleReporter(sys.stdout, {})
     reporter.verbose = ctx.verbose

@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..limits import project_limits
-from ..loader import MicropkgLoader, TaskContext
 from ..manifest import package_entry
-from ..reporter import CliReporter
 from ..result import CommandResult
 from ..sources import is_remote
 from ._base import Context, Values, doit_run_args, failure_summary, locked, one_of, run_doit
@@ -32,6 +30,9 @@ def _local_or_url(value: str | None, ctx: Context) -> str | None:
 
 def run(ctx: Context, values: Values) -> CommandResult:
     """Package ``MODULE_PATH`` (or ``--all``); up-to-date work is skipped."""
+    from ..loader import MicropkgLoader, TaskContext  # doit: imported by the commands using it
+    from ..reporter import CliReporter
+
     module_path, all_flag = values["module_path"], values["all_flag"]
     one_of(module_path, all_flag, "a micro-package name", "package")
     tasks = TaskContext.load(ctx.cwd)

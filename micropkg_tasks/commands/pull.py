@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ManifestError
-from ..loader import MicropkgLoader, TaskContext
 from ..manifest import PullEntry, pull_entry
 from ..messages import describe_plan, markers_message, pull_message
 from ..names import shown
 from ..project import Project
-from ..reporter import CliReporter
 from ..result import CommandResult
 from ._base import Context, Values, doit_run_args, failure_summary, locked, one_of, run_doit
 
 if TYPE_CHECKING:
+    from ..loader import TaskContext
     from ..pull import PullPlan
 
 __all__ = ["DESCRIPTION", "HELP", "NAME", "run"]
@@ -35,6 +34,8 @@ DESCRIPTION = (
 
 def run(ctx: Context, values: Values) -> CommandResult:
     """Pull ``SOURCE`` (or ``--all``)."""
+    from ..loader import TaskContext  # doit: imported by the commands using it
+
     one_of(values["source"], values["all_flag"], "a package path", "pull")
     timeout = _seconds(values["timeout"])
     markers = values["merge"] == "markers"
@@ -66,6 +67,9 @@ def _pull_all(ctx: Context, values: Values, tasks: TaskContext) -> CommandResult
         return CommandResult(
             lines=("Nothing to pull. Please update the 'pyproject.toml' package manifest section.",)
         )
+    from ..loader import MicropkgLoader
+    from ..reporter import CliReporter
+
     reporter = CliReporter(sys.stdout, {})
     reporter.verbose = ctx.verbose
     loader = MicropkgLoader(ctx.cwd, reporter=reporter, context=tasks)
