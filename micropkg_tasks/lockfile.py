@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import keyword
 import os
@@ -492,7 +493,42 @@ def render_lock(lock: Lock) -> str:
     tomlkit's document model costs far more than the pull itself. Each entry's block is
     rendered once per entry object and reused by the next pulls of the same run.
     """
-    return _HEADER + "".join(_block(lock.entries[module]) for module in sorted(lock.entries))
+    return _HEADER + "".join(_sorted_blocks(lock.entries))
+
+
+# The last rendering: (a copy of its entries, their sorted modules, their blocks in that order). The
+# next pull's lock differs from it by one entry, so only that entry is re-rendered and put in
+# place (a bisection), instead of sorting and looking up all N blocks on each of N pulls.
+_LAST: tuple[dict[str, LockEntry], list[str], list[str]] | None = None
+_LAST_MUTEX = threading.Lock()
+
+
+def _sorted_blocks(entries: dict[str, LockEntry]) -> list[str]:
+    """The blocks of ``entries`` in the order of their modules."""
+    global _LAST
+    with _LAST_MUTEX:
+        last = _LAST
+        changed = None
+        if last is not None and len(entries) - len(last[0]) in (0, 1):
+            before = last[0]
+            changed = [m for m, e in entries.items() if before.get(m) is not e]
+            added = sum(1 for m in changed if m not in before)
+            if len(changed) > 8 or len(before) + added != len(entries):
+                changed = None  # entries were removed, or many changed: render afresh
+        if changed is None:
+            modules = sorted(entries)
+            blocks = [_block(entries[module]) for module in modules]
+        else:
+            modules, blocks = list(last[1]), list(last[2])  # type: ignore[index]
+            for module in changed:
+                at = bisect.bisect_left(modules, module)
+                if at < len(modules) and modules[at] == module:
+                    blocks[at] = _block(entries[module])
+                else:
+                    modules.insert(at, module)
+                    blocks.insert(at, _block(entries[module]))
+        _LAST = (dict(entries), modules, blocks)  # a copy: a caller may change its dict later
+        return blocks
 
 
 _Signature = tuple[int, int, int, int] | None

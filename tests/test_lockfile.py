@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from micropkg_tasks import lockfile
 from micropkg_tasks.errors import PullError
 from micropkg_tasks.lockfile import Lock, LockEntry, read_lock, render_lock
 
@@ -50,6 +51,22 @@ def test_render_reuses_unchanged_blocks_and_renders_replaced_entries(tmp_path: P
     path.write_text(text, encoding="utf-8")
     assert read_lock(path) == Lock({"a": newer, "b": two})
     assert "a-0.1" not in text
+
+
+def test_render_after_each_change_equals_a_fresh_render() -> None:
+    # render_lock keeps its last rendering and re-renders only what changed: every sequence of
+    # adds, replacements and removals gives the text a from-scratch render gives.
+    rng = random.Random(7)
+    lock = Lock()
+    for step in range(300):
+        module = f"m{rng.randrange(40):02d}"
+        if lock.entries and rng.random() < 0.1:
+            lock = Lock({m: e for m, e in lock.entries.items() if m != module})
+        else:
+            entry = LockEntry(module, f"dist/{module}-{step}.tar.gz", "5" * 64, str(step), module)
+            lock = lock.with_entry(entry)
+        blocks = [lockfile._render_entry(lock.entries[m]) for m in sorted(lock.entries)]
+        assert render_lock(lock) == lockfile._HEADER + "".join(blocks)
 
 
 def _odd_entry(rng: random.Random, i: int) -> LockEntry:
