@@ -20,7 +20,7 @@ import tarfile
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any
 
 from . import limits
@@ -162,51 +162,55 @@ class _MemberCheck:
 
     def __call__(self, member: tarfile.TarInfo) -> str:
         """Check ``member``; return its normalised path (``top/pkg/x.py``)."""
-        archive = self.archive
-        name = shown(member.name)  # for messages: a name may hold line breaks or stray bytes
         if len(self.members) >= self.max_members:
-            raise _refuse(archive, members_message(self.max_members))
+            raise _refuse(self.archive, members_message(self.max_members))
         if member.name.startswith(("/", "\\")) or _has_drive(member.name):
-            raise _refuse(archive, f"member '{name}' has an absolute path.")
+            raise self.refuse(member, "has an absolute path.")
         bad = unsafe_character(member.name)
         if bad is not None:
-            raise _refuse(
-                archive,
-                f"member '{name}' has an unsafe name (it contains {describe_character(bad)}).",
+            raise self.refuse(
+                member,
+                f"has an unsafe name (it contains {describe_character(bad)}).",
             )
         if "\\" in member.name:
-            raise _refuse(archive, f"member '{name}' has an unsafe name.")
-        parts = PurePosixPath(member.name).parts
+            raise self.refuse(member, "has an unsafe name.")
+        parts = _parts(member.name)
         if ".." in parts:
-            raise _refuse(archive, f"member '{name}' escapes the target folder.")
+            raise self.refuse(member, "escapes the target folder.")
         if not parts:
-            raise _refuse(archive, f"member '{name}' resolves to the target folder itself.")
+            raise self.refuse(member, "resolves to the target folder itself.")
         kind = _member_kind(member)
         if kind is not None:
-            raise _refuse(archive, f"member '{name}' {kind}.")
+            raise self.refuse(member, f"{kind}.")
         # A PAX mtime is a float: 1e400 (inf), nan or -1e300 made extraction's utime() crash.
         if not (math.isfinite(member.mtime) and abs(member.mtime) < _MAX_MTIME):
-            raise _refuse(
-                archive, f"member '{name}' has an invalid modification time ({member.mtime!r})."
-            )
+            raise self.refuse(member, f"has an invalid modification time ({member.mtime!r}).")
         key = "/".join(parts)
         if key in self.seen:
-            raise _refuse(archive, f"member '{name}' appears more than once.")
+            raise self.refuse(member, "appears more than once.")
         ancestors = ["/".join(parts[:depth]) for depth in range(1, len(parts))]
         clash = next((a for a in ancestors if self.seen.get(a) is False), None)
         if clash is not None or (not member.isdir() and key in self.parents):
             if clash is None:
-                raise _refuse(
-                    archive, f"member '{name}' is a file but other members are inside it."
-                )
-            raise _refuse(archive, f"member '{name}' would be written inside the file '{clash}'.")
+                raise self.refuse(member, "is a file but other members are inside it.")
+            raise self.refuse(member, f"would be written inside the file '{clash}'.")
         self.seen[key] = member.isdir()
         self.parents.update(ancestors)
         self.total += member.size if member.isreg() else 0
         if self.total > self.max_bytes:
-            raise _refuse(archive, size_message(self.max_bytes, name))
+            raise _refuse(self.archive, size_message(self.max_bytes, shown(member.name)))
         self.members.append(member)
         return key
+
+    def refuse(self, member: tarfile.TarInfo, why: str) -> PullError:
+        # The name is escaped only for the message: it may hold line breaks or stray bytes.
+        return _refuse(self.archive, f"member '{shown(member.name)}' {why}")
+
+
+def _parts(name: str) -> list[str]:
+    """``PurePosixPath(name).parts`` of a relative member name (without building a path):
+    empty and ``.`` components dropped."""
+    return [part for part in name.split("/") if part and part != "."]
 
 
 def _has_drive(name: str) -> bool:
@@ -219,7 +223,7 @@ def _check_layout(members: list[tarfile.TarInfo]) -> tuple[str, str]:
     init_files: set[str] = set()
     subfolders: set[tuple[str, str]] = set()
     for member in members:
-        parts = PurePosixPath(member.name).parts
+        parts = _parts(member.name)
         if len(parts) > 1 or member.isdir():
             folders.add(parts[0])
         if len(parts) > 2 or (len(parts) == 2 and member.isdir()):
