@@ -28,7 +28,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,28 @@ def _replace(src: Path, dst: Path) -> None:
 
 def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
+
+
+def _relative(root: Path) -> Callable[[Path], str]:
+    """:func:`_rel` for many paths below ``root``: a string prefix cut where the path's text
+    starts with the root's (pathlib's ``relative_to`` per file was a tenth of a pull)."""
+    prefix = os.path.join(str(root), "")
+    size = len(prefix)
+
+    def rel(path: Path) -> str:
+        text = str(path)
+        if os.sep == "/" and text.startswith(prefix):
+            return text[size:]
+        return _rel(root, path)
+
+    return rel
+
+
+def _temp_rel(rel: str, suffix: str) -> str:
+    """The relative path of :func:`staged_path` or :func:`backup_path` (by ``suffix``) of the
+    file at ``rel``."""
+    folder, slash, name = rel.rpartition("/")
+    return f"{folder}{slash}.{name}{suffix}"
 
 
 def _write_journal(state_dir: Path, record: dict[str, Any]) -> Path:
@@ -219,11 +241,17 @@ def _rollback(root: Path, record: dict[str, Any]) -> None:
             (root / rel).rmdir()
 
 
-def _finish(root: Path, record: dict[str, Any]) -> None:
-    """Complete a committed transaction: delete backups and prune emptied folders."""
+def _finish(root: Path, record: dict[str, Any], *, backups: Collection[str] | None = None) -> None:
+    """Complete a committed transaction: delete backups and prune emptied folders.
+
+    ``backups``: the backups that exist, when the process that committed knows it (then no
+    staged file is left either: each was renamed into place before the commit).
+    """
     for item in record["files"]:
-        (root / item["backup"]).unlink(missing_ok=True)
-        (root / item["staged"]).unlink(missing_ok=True)
+        if backups is None or item["backup"] in backups:
+            (root / item["backup"]).unlink(missing_ok=True)
+        if backups is None:
+            (root / item["staged"]).unlink(missing_ok=True)
         fault("cleanup")
     for rel in record["prune"]:
         with contextlib.suppress(OSError):
@@ -240,10 +268,15 @@ def folders_to_create(root: Path, targets: Iterable[Path]) -> list[Path]:
     """
     missing: dict[Path, None] = {}
     known: set[Path] = set()
+    prefix = os.path.join(str(root), "")
     for target in targets:
         chain = []
         folder = target.parent
-        while folder != root and folder not in known and root in folder.parents:
+        while (
+            folder not in known
+            and folder != root
+            and (str(folder).startswith(prefix) or root in folder.parents)
+        ):
             if folder.is_dir():
                 known.add(folder)
                 break
@@ -303,13 +336,18 @@ def apply(
     """
     targets = [w.target for w in writes]
     folders = folders_to_create(root, targets)
+    rel = _relative(root)
     existing: dict[Path, int | None] = {}
+    temps: dict[Path, tuple[Path, Path]] = {}  # target -> (staged, backup)
+    rels: dict[Path, str] = {}
     for path in (*targets, *removals):
         try:
-            existing[path] = stat.S_IMODE(path.lstat().st_mode)
+            existing[path] = stat.S_IMODE(os.lstat(path).st_mode)
         except FileNotFoundError:
             existing[path] = None
-        for temp in (staged_path(path), backup_path(path)):
+        temps[path] = staged, backup = staged_path(path), backup_path(path)
+        rels[path] = rel(path)
+        for temp in (staged, backup):
             if os.path.lexists(temp):
                 raise PullError(
                     f"'{_rel(root, temp)}' is in the way (not written by this micropkg run); "
@@ -318,13 +356,13 @@ def apply(
     record = {
         "format": _FORMAT,
         "what": what,
-        "created": [_rel(root, f) for f in folders],
-        "prune": [_rel(root, f) for f in prune],
+        "created": [rel(f) for f in folders],
+        "prune": [rel(f) for f in prune],
         "files": [
             {
-                "target": _rel(root, path),
-                "staged": _rel(root, staged_path(path)),
-                "backup": _rel(root, backup_path(path)),
+                "target": rels[path],
+                "staged": _temp_rel(rels[path], STAGED_SUFFIX),
+                "backup": _temp_rel(rels[path], BACKUP_SUFFIX),
                 "existed": existing[path] is not None,
                 "sha256": data,
             }
@@ -341,17 +379,18 @@ def apply(
             folder.mkdir()
             fault("mkdir")
         for write in writes:
-            _stage(write, staged_path(write.target), existing[write.target])
+            _stage(write, temps[write.target][0], existing[write.target])
             fault("stage")
         for write in writes:
+            staged, backup = temps[write.target]
             if existing[write.target] is not None:
-                _replace(write.target, backup_path(write.target))
+                _replace(write.target, backup)
                 fault("backup")
-            _replace(staged_path(write.target), write.target)
+            _replace(staged, write.target)
             fault("place")
         for path in removals:
             if existing[path] is not None:
-                _replace(path, backup_path(path))
+                _replace(path, temps[path][1])
                 fault("backup")
         if durable():
             for folder in {p.parent for p in (*targets, *removals)}:
@@ -373,7 +412,10 @@ def apply(
         _fsync_dir(state_dir)
     fault("committed")
     with contextlib.suppress(OSError):  # on failure the next command finishes the cleanup
-        _finish(root, record)
+        moved = {
+            _temp_rel(rels[p], BACKUP_SUFFIX) for p, mode in existing.items() if mode is not None
+        }
+        _finish(root, record, backups=moved)
         committed.unlink()
         fault("done")
 
