@@ -49,6 +49,7 @@ __all__ = [
     "is_our_temp",
     "recover",
     "recovered_lock",
+    "relative_paths",
     "remove_partial_tarballs",
     "staged_path",
 ]
@@ -110,17 +111,22 @@ def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _relative(root: Path) -> Callable[[Path], str]:
-    """:func:`_rel` for many paths below ``root``: a string prefix cut where the path's text
-    starts with the root's (pathlib's ``relative_to`` per file was a tenth of a pull)."""
+def relative_paths(
+    root: Path, outside: Callable[[Path], str] | None = None
+) -> Callable[[Path], str]:
+    """A function giving the POSIX path of a path below ``root`` relative to it (what
+    ``relative_to(root).as_posix()`` gives), by cutting the root's text off the path's: pathlib's
+    ``relative_to`` on every file was a tenth of a pull. Other paths go to ``outside`` (by
+    default ``relative_to``, which raises ``ValueError``)."""
     prefix = os.path.join(str(root), "")
     size = len(prefix)
+    slow = outside or (lambda path: _rel(root, path))
 
     def rel(path: Path) -> str:
         text = str(path)
         if os.sep == "/" and text.startswith(prefix):
             return text[size:]
-        return _rel(root, path)
+        return slow(path)
 
     return rel
 
@@ -336,7 +342,7 @@ def apply(
     """
     targets = [w.target for w in writes]
     folders = folders_to_create(root, targets)
-    rel = _relative(root)
+    rel = relative_paths(root)
     existing: dict[Path, int | None] = {}
     temps: dict[Path, tuple[Path, Path]] = {}  # target -> (staged, backup)
     rels: dict[Path, str] = {}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .collect import is_skipped
 from .errors import ManifestError, PullError
+from .journal import relative_paths
 from .lockfile import Lock
 from .manifest import PullEntry
 from .names import config_file_name, normalize_destination, validate_alias
@@ -76,6 +77,7 @@ def lay_out(project: Project, entry: PullEntry, contents: SdistContents, lock: L
     conf_root = project.conf_root / entry.env
     previous = lock.entries.get(module)
     owned = previous.files if previous else {}
+    rel_of = relative_paths(project.root, project.rel)
 
     writes: dict[Path, Content] = {}
     executable: set[Path] = set()
@@ -99,7 +101,7 @@ def lay_out(project: Project, entry: PullEntry, contents: SdistContents, lock: L
             item.read(),
             package,
             new_import,
-            filename=project.rel(target),
+            filename=rel_of(target),
             submodules=submodules,
         )
         writes[target] = result.text

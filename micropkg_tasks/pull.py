@@ -214,10 +214,12 @@ def _plan(
     layout = lay_out(project, entry, contents, lock)
     module, writes, warnings = layout.module, layout.writes, layout.warnings
     journal.folders_to_create(project.root, writes)  # a file where a folder must go: error
+    rel_of = journal.relative_paths(project.root, project.rel)
+    rels = {target: rel_of(target) for target in writes}
 
     previous = lock.entries.get(module)
     previous_files = previous.files if previous else {}
-    others = _other_owners(lock, module, [*map(project.rel, writes), *previous_files])
+    others = _other_owners(lock, module, [*rels.values(), *previous_files])
     unresolved = set(previous.conflicts) if previous else set()
     merger = (
         FileMerger(
@@ -235,7 +237,7 @@ def _plan(
     marked: list[str] = []
     unchanged = 0
     for target, data in sorted(writes.items()):
-        rel = project.rel(target)
+        rel = rels[target]
         if target.is_dir():
             conflicts.append(f"{rel} (a folder is in the way)")
             continue
@@ -287,7 +289,7 @@ def _plan(
                 else:
                     actions.append((decision.action, rel))
 
-    new_rels = {project.rel(t) for t in writes}
+    new_rels = set(rels.values())
     candidates: list[Path] = []
     for rel, digest in sorted(previous_files.items()):
         if rel in new_rels:
@@ -371,7 +373,7 @@ def _plan(
         package=contents.package,
         options={k: str(v) for k, v in options.items()},
         requirements=tuple(sorted({*merge.added, *merge.result.kept})),
-        files={project.rel(t): sha256_of(d) for t, d in writes.items()},
+        files={rels[t]: sha256_of(d) for t, d in writes.items()},
         conflicts=tuple(sorted(marked)),
         requires=tuple(sorted({canonical(r) for r in contents.requirements})),
     )
@@ -457,10 +459,11 @@ def apply_plan(
         executable=plan.executable,
         what=f"pull of '{plan.module}'",
     )
+    rel_of = journal.relative_paths(project.root, project.rel)
     return PullResult(
         plan,
-        tuple(project.rel(t) for t in sorted(plan.writes)),
-        tuple(project.rel(p) for p in plan.removals),
+        tuple(map(rel_of, sorted(plan.writes))),
+        tuple(map(rel_of, plan.removals)),
     )
 
 
