@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import bisect
 import io
+import itertools
 import re
 import tokenize
 from collections.abc import Collection, Iterable, Iterator
@@ -30,6 +31,8 @@ _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 _BYTES_NEWLINE_RE = re.compile(rb"\r\n|\r|\n")
 _RELATIVE_IMPORT_RE = re.compile(rb"\bfrom[\s\\]*\.")
 _BLANKS_RE = re.compile(r"[\s\\]+")
+_RELATIVE_FROM_RE = re.compile(r"\bfrom[\s\\]*\.")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
 _DECORATED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _STRING_PREFIX = frozenset("rRuUfF")
 # Functions whose first argument (or ``package=``/``name=``/``anchor=``) names a module or
@@ -52,6 +55,8 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 # Flags of the tree walk: inside an f-string's format spec, inside an annotation.
 _IN_FSTRING = 1
 _IN_ANNOTATION = 2
+# Inside an f-string's expressions, whose positions are not exact before Python 3.12.
+_IN_JOINED = 4
 # Kinds of scope. Python's rules: a comprehension is a scope of its own; the names a class
 # body binds are not seen from the functions and comprehensions inside it.
 _MODULE, _FUNCTION, _CLASS, _COMPREHENSION = range(4)
@@ -262,7 +267,7 @@ class _Rewriter:
         self.warnings: list[tuple[int, str]] = []
         self.roots = (self.old_parts[0], new.split(".")[0])
         self.scopes = [_Scope(_MODULE, -1)]
-        self._line_starts = [0] + [m.end() for m in _NEWLINE_RE.finditer(text)]
+        self._line_starts = _line_starts(text)
 
     # -- positions ---------------------------------------------------------------------
 
@@ -678,6 +683,7 @@ class _Rewriter:
         one_word = len(self.old_parts) == 1
         tracked = frozenset(self.roots)
         hits = self.interesting_lines()
+        expression_hits = self.expression_lines(hits)
         _note_docstring(tree, docstrings)
         stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 0)]  # node, scope, _IN_* flags
         push = stack.append
@@ -808,9 +814,9 @@ class _Rewriter:
                     fstrings.append(node)
                 for part in node.values:
                     if isinstance(part, ast.FormattedValue):
-                        push((part.value, scope, flags & ~_IN_FSTRING))
+                        push((part.value, scope, (flags & ~_IN_FSTRING) | _IN_JOINED))
                         if part.format_spec is not None:
-                            push((part.format_spec, scope, flags | _IN_FSTRING))
+                            push((part.format_spec, scope, flags | _IN_FSTRING | _IN_JOINED))
                 continue
             elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
                 if node.name:
@@ -836,6 +842,18 @@ class _Rewriter:
                     for operand in operands:
                         items = operand.elts if isinstance(operand, _COLLECTIONS) else [operand]
                         module_names.update(id(item) for item in items)
+            if (
+                expression_hits is not None
+                and isinstance(node, ast.expr)
+                and not flags & _IN_JOINED
+            ):
+                # Like statements, an expression none of whose lines holds a tracked name
+                # holds nothing to rewrite or report (see expression_lines).
+                hit = bisect.bisect_left(expression_hits, node.lineno)
+                if hit == len(expression_hits) or expression_hits[hit] > (
+                    node.end_lineno or node.lineno
+                ):
+                    continue
             stack.extend((child, scope, flags) for child in ast.iter_child_nodes(node))
 
         for node, scope in annotations:
@@ -858,23 +876,81 @@ class _Rewriter:
             if arg is not None and arg.annotation is not None:
                 stack.append((arg.annotation, scope, flags | _IN_ANNOTATION))
 
+    def tracked_names(self) -> set[str]:
+        """The root names of ``old``, ``new`` and the project package."""
+        names = {*self.roots}
+        if self.project_package:
+            names.add(self.project_package.split(".")[0])
+        return names
+
+    def plain_names(self) -> bool:
+        """Whether every tracked name is an ASCII identifier."""
+        return all(name.isascii() and name.isidentifier() for name in self.tracked_names())
+
+    def expression_lines(self, hits: list[int]) -> list[int] | None:
+        """The lines inside which an expression is walked (None: all): those of ``hits``, and
+        those holding any non-ASCII character, where an identifier may be a tracked name
+        spelled otherwise (the parser normalises ``ｐ001`` to ``p001``). On the other lines
+        every identifier is spelled as is, so a tracked one makes the line a hit; and a string
+        is only ever rewritten where the text of the literal spells the name. Only with plain
+        (ASCII identifier) tracked names, whose word matches make ``hits``."""
+        if not self.plain_names():
+            return None
+        if self.text.isascii():
+            return hits
+        starts = self._line_starts
+        lines = set(hits)
+        lines.update(
+            bisect.bisect_right(starts, m.start()) for m in _NON_ASCII_RE.finditer(self.text)
+        )
+        return sorted(lines)
+
     def interesting_lines(self) -> list[int]:
         """Sorted numbers of the lines holding the root name of ``old`` or ``new`` (a binding
         of new's root name could capture a rewritten reference) or of the project package, or
         (when relative imports are checked) a ``from .`` import."""
-        names = {*self.roots}
-        if self.project_package:
-            names.add(self.project_package.split(".")[0])
-        needles = [_word(name) for name in sorted(names)]
-        if self.package_depth is not None:
-            needles.append(r"\bfrom[\s\\]*\.")
+        names = self.tracked_names()
         starts = self._line_starts
-        return sorted(
-            {
-                bisect.bisect_right(starts, m.start())
-                for m in re.finditer("|".join(needles), self.text)
-            }
-        )
+        text = self.text
+        lines: set[int] = set()
+        if self.plain_names():
+            # Plain alternatives, longest first, and the word boundaries checked here: a
+            # pattern starting with ``\b`` cannot skip ahead to a candidate's first letter, and
+            # scanned every file four times slower. A match failing the check hides no other:
+            # the characters inside it are word characters too, and at a position the longest
+            # name that matches is the one found.
+            words = sorted(names, key=lambda name: (-len(name), name))
+            for m in re.finditer("|".join(words), text):
+                start, end = m.span()
+                if (start and _is_word(text[start - 1])) or (
+                    end < len(text) and _is_word(text[end])
+                ):
+                    continue
+                lines.add(bisect.bisect_right(starts, start))
+        else:
+            pattern = "|".join(_word(name) for name in sorted(names))
+            lines.update(bisect.bisect_right(starts, m.start()) for m in re.finditer(pattern, text))
+        if self.package_depth is not None:
+            lines.update(
+                bisect.bisect_right(starts, m.start()) for m in _RELATIVE_FROM_RE.finditer(text)
+            )
+        return sorted(lines)
+
+
+def _is_word(char: str) -> bool:
+    r"""Whether ``char`` matches ``\w`` (what ``\b`` looks at)."""
+    return char.isalnum() or char == "_"
+
+
+def _line_starts(text: str) -> list[int]:
+    r"""The offset where each line of ``text`` starts (a line ends at ``\r\n``, ``\r`` or
+    ``\n``, as for the parser)."""
+    if "\r" in text:
+        return [0] + [m.end() for m in _NEWLINE_RE.finditer(text)]
+    lengths = map(len, text.split("\n"))
+    starts = list(itertools.accumulate(map((1).__add__, lengths), initial=0))
+    starts.pop()  # the end of the text (one past it), not a line start
+    return starts
 
 
 def _word(name: str) -> str:
