@@ -1114,3 +1114,22 @@ def test_import_as_keeps_its_name_through_the_rewrite() -> None:
     result = rewrite_source(source.encode(), "report", PULLED, filename="f.py")
     assert result.text.decode() == f"import {PULLED} as report\nx = report.nodes\n"
     assert result.warnings == ()
+
+
+def test_a_name_spelled_otherwise_on_its_own_line_of_a_statement_is_still_seen() -> None:
+    # The parser normalises ``ｐ001`` (fullwidth p) to ``p001``: a line with non-ASCII text is
+    # walked even when the name is not spelled there as is.
+    source = "import p001\nx = f(\n    p001.a,\n    g(\uff50001.b),\n)\n"
+    result = rewrite_source(source.encode(), "p001", "proj.p001", filename="m.py")
+    assert result.text.decode() == source.replace("p001", "proj.p001")
+    assert result.warnings == ("m.py:4: reference to 'p001' not rewritten (unusual spelling)",)
+
+
+def test_a_tracked_name_inside_a_longer_tracked_name_does_not_hide_it() -> None:
+    # Old's root ``p0`` is a prefix of new's root ``p0x``: the line binding ``p0x`` is found.
+    source = "import p0.nodes\ndef f():\n    p0x = 1\n    return p0.nodes.g()\n"
+    result = rewrite_source(source.encode(), "p0", "p0x.pipelines.p0", filename="f.py")
+    assert result.text.decode() == source.replace("import p0", "import p0x.pipelines.p0")
+    assert result.warnings == (
+        "f.py:4: 'p0x' names something else in this scope; 'p0.nodes' not rewritten here",
+    )
