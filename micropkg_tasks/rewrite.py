@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import functools
 import io
 import itertools
 import re
@@ -250,11 +251,7 @@ class _Rewriter:
     ) -> None:
         self.text = text
         self.submodules = frozenset(submodules)
-        # Packages known only through their modules (namespace packages) and modules alike.
-        self.subpackages = (
-            frozenset(name[:dot] for name in self.submodules for dot in _dots(name))
-            | self.submodules
-        )
+        self.subpackages = _subpackages(self.submodules)
         self.old = old
         self.old_parts = old.split(".")
         self.old_parent, _, self.old_last = old.rpartition(".")
@@ -914,19 +911,20 @@ class _Rewriter:
         text = self.text
         lines: set[int] = set()
         if self.plain_names():
-            # Plain alternatives, longest first, and the word boundaries checked here: a
-            # pattern starting with ``\b`` cannot skip ahead to a candidate's first letter, and
-            # scanned every file four times slower. A match failing the check hides no other:
-            # the characters inside it are word characters too, and at a position the longest
-            # name that matches is the one found.
-            words = sorted(names, key=lambda name: (-len(name), name))
-            for m in re.finditer("|".join(words), text):
-                start, end = m.span()
-                if (start and _is_word(text[start - 1])) or (
-                    end < len(text) and _is_word(text[end])
-                ):
-                    continue
-                lines.add(bisect.bisect_right(starts, start))
+            # Each name found by str.find and its word boundaries checked here: a regex
+            # starting with ``\b`` scanned every file several times slower. Bounded
+            # occurrences never overlap (inside one, every character is a word character), so
+            # these are the lines the regex below finds.
+            size = len(text)
+            for name in names:
+                at = text.find(name)
+                while at >= 0:
+                    end = at + len(name)
+                    if not (
+                        (at and _is_word(text[at - 1])) or (end < size and _is_word(text[end]))
+                    ):
+                        lines.add(bisect.bisect_right(starts, at))
+                    at = text.find(name, end)
         else:
             pattern = "|".join(_word(name) for name in sorted(names))
             lines.update(bisect.bisect_right(starts, m.start()) for m in re.finditer(pattern, text))
@@ -956,6 +954,13 @@ def _line_starts(text: str) -> list[int]:
 def _word(name: str) -> str:
     """A pattern for ``name`` as a whole word (identifiers: ASCII ones, to stay safe)."""
     return rf"\b{re.escape(name)}\b" if name.isascii() else re.escape(name)
+
+
+@functools.lru_cache(maxsize=16)
+def _subpackages(submodules: frozenset[str]) -> frozenset[str]:
+    """Packages known only through their modules (namespace packages) and modules alike
+    (the same for every file of a micro-package: computed once)."""
+    return frozenset(name[:dot] for name in submodules for dot in _dots(name)) | submodules
 
 
 def _dots(name: str) -> Iterator[int]:
