@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import keyword
 import os
 import re
@@ -27,6 +28,7 @@ __all__ = [
     "read_lock",
     "read_project_lock",
     "render_lock",
+    "render_lock_bytes",
 ]
 
 LOCK_NAME = "micropkg.lock"
@@ -445,7 +447,8 @@ _HEADER = (
 )
 # module -> (the entry, its rendered block): a pull re-renders only the entry it changed, so
 # writing the lock after each of N pulls costs O(N) string joins, not O(N) renders.
-_BLOCKS: dict[str, tuple[LockEntry, str]] = {}
+_BLOCKS: dict[str, tuple[LockEntry, bytes]] = {}
+_HEADER_BYTES = _HEADER.encode("utf-8")
 
 
 def _render_entry(entry: LockEntry) -> str:
@@ -477,11 +480,11 @@ def _render_entry(entry: LockEntry) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _block(entry: LockEntry) -> str:
+def _block(entry: LockEntry) -> bytes:
     cached = _BLOCKS.get(entry.module)
     if cached is not None and cached[0] is entry:
         return cached[1]
-    text = _render_entry(entry)
+    text = _render_entry(entry).encode("utf-8")
     _BLOCKS[entry.module] = (entry, text)
     return text
 
@@ -493,17 +496,23 @@ def render_lock(lock: Lock) -> str:
     tomlkit's document model costs far more than the pull itself. Each entry's block is
     rendered once per entry object and reused by the next pulls of the same run.
     """
-    return _HEADER + "".join(_sorted_blocks(lock.entries))
+    return render_lock_bytes(lock).decode("utf-8")
+
+
+def render_lock_bytes(lock: Lock) -> bytes:
+    """:func:`render_lock`, encoded: what the lock file holds. The blocks are kept encoded, so
+    writing the lock after each pull copies its bytes once (no join, concatenation, encode)."""
+    return b"".join(itertools.chain((_HEADER_BYTES,), _sorted_blocks(lock.entries)))
 
 
 # The last rendering: (a copy of its entries, their sorted modules, their blocks in that order). The
 # next pull's lock differs from it by one entry, so only that entry is re-rendered and put in
 # place (a bisection), instead of sorting and looking up all N blocks on each of N pulls.
-_LAST: tuple[dict[str, LockEntry], list[str], list[str]] | None = None
+_LAST: tuple[dict[str, LockEntry], list[str], list[bytes]] | None = None
 _LAST_MUTEX = threading.Lock()
 
 
-def _sorted_blocks(entries: dict[str, LockEntry]) -> list[str]:
+def _sorted_blocks(entries: dict[str, LockEntry]) -> list[bytes]:
     """The blocks of ``entries`` in the order of their modules."""
     global _LAST
     with _LAST_MUTEX:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,14 @@ from . import journal, limits
 from .errors import ConflictError, MicropkgError, PullError
 from .fsutil import Scratch, folder_lock, sha256_bytes, sha256_file, sha256_of
 from .layout import Content, keep_packages, lay_out
-from .lockfile import LOCK_NAME, Lock, LockEntry, LockFile, read_project_lock, render_lock
+from .lockfile import (
+    LOCK_NAME,
+    Lock,
+    LockEntry,
+    LockFile,
+    read_project_lock,
+    render_lock_bytes,
+)
 from .manifest import PullEntry
 from .project import Project
 from .sources import public_url
@@ -401,6 +409,34 @@ def _plan(
     )
 
 
+class _LineOwners(Mapping[str, list[str]]):
+    """Requirement line (stripped) → the other pulled micro-packages that brought it, in
+    module order; looked up only for a line in conflict (building it all on every pull was
+    a walk over every entry of the lock)."""
+
+    def __init__(self, lock: Lock, module: str) -> None:
+        self.lock = lock
+        self.module = module
+
+    @functools.cached_property
+    def _all(self) -> dict[str, list[str]]:
+        owners: dict[str, list[str]] = {}
+        for other, item in sorted(self.lock.entries.items()):
+            if other != self.module:
+                for line in item.requirements:
+                    owners.setdefault(line.strip(), []).append(other)
+        return owners
+
+    def __getitem__(self, line: str) -> list[str]:
+        return self._all[line]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all)
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+
 def _requirement_conflicts(
     project: Project, lock: Lock, module: str, incoming: tuple[str, ...]
 ) -> list[str]:
@@ -419,13 +455,8 @@ def _requirement_conflicts(
         return []
     previous = lock.entries.get(module)
     own = {r.strip() for r in previous.requirements} if previous else set()
-    owners: dict[str, list[str]] = {}
-    for other, item in sorted(lock.entries.items()):
-        if other != module:
-            for line in item.requirements:
-                owners.setdefault(line.strip(), []).append(other)
     lines = [line for line in text.splitlines() if line.strip() not in own]
-    found = find_conflicts(lines, incoming, module, owners)
+    found = find_conflicts(lines, incoming, module, _LineOwners(lock, module))
     return [conflict.message(project.rel(project.requirements_in)) for conflict in found]
 
 
@@ -446,7 +477,7 @@ def apply_plan(
             list(plan.conflicts),
         )
     lock_path = project.root / LOCK_NAME
-    new_lock = render_lock(lock.with_entry(plan.lock_entry)).encode("utf-8")
+    new_lock = render_lock_bytes(lock.with_entry(plan.lock_entry))
     writes = {**plan.writes, **(also or {})}
     # A changed entry always means a new lock; only an unchanged one needs the (whole-file)
     # comparison, which keeps a re-pull from touching the lock.
