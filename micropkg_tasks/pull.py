@@ -162,6 +162,15 @@ def _read(project: Project, path: Path) -> bytes | None:
         raise PullError(f"Cannot read '{project.rel(path)}': {exc.strerror or exc}") from exc
 
 
+def _read_file(path: Path) -> bytes | None:
+    """The bytes of ``path``; ``None`` when it does not exist (one system call where a stat
+    then a read were two: most targets of a fresh pull do not exist)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
 def plan_pull(
     project: Project,
     entry: PullEntry,
@@ -246,11 +255,11 @@ def _plan(
     unchanged = 0
     for target, data in sorted(writes.items()):
         rel = rels[target]
-        if target.is_dir():
-            conflicts.append(f"{rel} (a folder is in the way)")
-            continue
         recorded = previous_files.get(rel)
         if isinstance(data, Path):
+            if target.is_dir():
+                conflicts.append(f"{rel} (a folder is in the way)")
+                continue
             action, note = _large_decision(target, data, recorded, force, others.get(rel, {}))
             if action == "unchanged":
                 unchanged += 1
@@ -262,7 +271,13 @@ def _plan(
                 final_writes[target] = data
                 actions.append((action, rel))
             continue
-        current = _read(project, target)
+        try:
+            current = _read_file(target)
+        except OSError as exc:  # a folder (opening one fails on Windows), or unreadable
+            if target.is_dir():
+                conflicts.append(f"{rel} (a folder is in the way)")
+                continue
+            raise PullError(f"Cannot read '{rel}': {exc.strerror or exc}") from exc
         # Another pulled micro-package that has this very content still needs it as it is.
         digest = sha256_bytes(current) if current is not None and rel in others else None
         sharers = sorted(m for m, d in others.get(rel, {}).items() if d == digest)

@@ -267,6 +267,22 @@ def test_existing_file_never_pulled_is_a_conflict(source: Path, consumer: Path, 
     assert tree_snapshot(consumer) == before
 
 
+def test_a_folder_where_a_pulled_file_goes_is_a_conflict(source: Path, consumer: Path, cli) -> None:
+    (consumer / "src/consumer_pkg/data_proc/nodes.py").mkdir(parents=True)
+    unreadable = consumer / "src/consumer_pkg/data_proc/pipeline.py"
+    unreadable.mkdir()
+    unreadable.chmod(0o000)  # not even readable: still a folder in the way
+    try:
+        before = tree_snapshot(consumer)
+        result = cli("pull", sdist(source))
+    finally:
+        unreadable.chmod(0o755)
+    assert result.code == 1
+    assert "src/consumer_pkg/data_proc/nodes.py (a folder is in the way)" in result.err
+    assert "src/consumer_pkg/data_proc/pipeline.py (a folder is in the way)" in result.err
+    assert tree_snapshot(consumer) == before
+
+
 def test_dropped_file_edited_locally_is_a_conflict(
     source: Path, consumer: Path, cli, monkeypatch
 ) -> None:
