@@ -272,28 +272,31 @@ def folders_to_create(root: Path, targets: Iterable[Path]) -> list[Path]:
 
     A file (or a link to one) where a folder must go raises ``PullError`` naming it.
     """
-    missing: dict[Path, None] = {}
-    known: set[Path] = set()
-    prefix = os.path.join(str(root), "")
+    # Folders as strings (os.path.dirname, not Path.parent): two calls per pull walked up
+    # from every target, building a path object per step.
+    missing: dict[str, None] = {}
+    known: set[str] = set()
+    top = str(root)
+    prefix = os.path.join(top, "")
     for target in targets:
         chain = []
-        folder = target.parent
+        folder = os.path.dirname(str(target))
         while (
             folder not in known
-            and folder != root
-            and (str(folder).startswith(prefix) or root in folder.parents)
+            and folder != top
+            and (folder.startswith(prefix) or root in Path(folder).parents)
         ):
-            if folder.is_dir():
+            if os.path.isdir(folder):
                 known.add(folder)
                 break
             if os.path.lexists(folder):
-                raise PullError(f"'{_rel(root, folder)}' is a file where a folder must go.")
+                raise PullError(f"'{_rel(root, Path(folder))}' is a file where a folder must go.")
             chain.append(folder)
-            folder = folder.parent
+            folder = os.path.dirname(folder)
         known.update(chain)
         for item in reversed(chain):
             missing.setdefault(item, None)
-    return list(missing)
+    return [Path(folder) for folder in missing]
 
 
 def _stage(write: Write, staged: Path, existing_mode: int | None) -> None:
