@@ -293,7 +293,7 @@ class PulledBefore:
 
         try:
             # the lock records sources without credentials
-            return public_url(self.source) in self.lock_file.sources()
+            return self.lock_file.has_source(public_url(self.source))
         except MicropkgError:
             return False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 import itertools
 import keyword
@@ -565,7 +566,7 @@ class LockFile:
         self.mutex = threading.RLock()
         self._lock: Lock | None = None
         self._signature: _Signature = None
-        self._sources: frozenset[str] | None = None
+        self._sources: collections.Counter[str] | None = None  # source → entries pulling it
 
     def current(self) -> Lock:
         """The lock as it is on disk (an absent file is an empty lock)."""
@@ -577,17 +578,29 @@ class LockFile:
                 self._sources = None
             return self._lock
 
-    def sources(self) -> frozenset[str]:
-        """The source of every entry of :meth:`current`."""
+    def has_source(self, source: str) -> bool:
+        """Whether an entry of :meth:`current` was pulled from ``source``."""
         with self.mutex:
             lock = self.current()
             if self._sources is None:
-                self._sources = frozenset(e.source for e in lock.entries.values())
-            return self._sources
+                self._sources = collections.Counter(e.source for e in lock.entries.values())
+            return self._sources[source] > 0
 
-    def written(self, lock: Lock) -> None:
-        """Record that ``lock`` is now what the file on disk holds (we just wrote it)."""
+    def written(self, base: Lock, entry: LockEntry) -> Lock:
+        """Record that the file on disk now holds ``base`` (the lock the pull planned against)
+        with ``entry`` added or replacing its module's: we just wrote it. Returns that lock.
+
+        The sources are updated for that entry only: a ``pull --all`` never rebuilds them.
+        """
         with self.mutex:
+            lock = base.with_entry(entry)
+            if self._sources is not None and base is self._lock:
+                previous = base.entries.get(entry.module)
+                if previous is not None:
+                    self._sources[previous.source] -= 1
+                self._sources[entry.source] += 1
+            else:
+                self._sources = None
             self._lock = lock
             self._signature = _signature(self.path)
-            self._sources = None
+            return lock

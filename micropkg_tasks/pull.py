@@ -670,7 +670,7 @@ def pull(
             )
             plan = dataclasses.replace(plan, remote_key=fetched.ukey)
             result = apply_plan(project, plan, lock, also=also(plan) if also else None)
-            lock_file.written(lock.with_entry(plan.lock_entry))
+            lock_file.written(lock, plan.lock_entry)
             _keep_in_cache(project, fetched.path, fetched.sha256, lock, plan)
     return result
 

@@ -205,3 +205,33 @@ def test_lock_path_fast_check_agrees_with_the_full_rules(rel: str) -> None:
     from micropkg_tasks.lockfile import _path_problem, _path_problem_detail
 
     assert _path_problem(rel) == _path_problem_detail(rel)
+
+
+def test_lock_file_sources_follow_each_written_entry(tmp_path: Path) -> None:
+    from micropkg_tasks.lockfile import LockFile
+    from micropkg_tasks.project import Project
+
+    project = Project(
+        root=tmp_path,
+        package_name="p",
+        source_dir=tmp_path / "src",
+        conf_root=tmp_path / "conf",
+        tests_dir=tmp_path / "tests",
+        requirements_txt=tmp_path / "requirements.txt",
+        pyproject={},
+    )
+    lock_file = LockFile(project)
+    assert not lock_file.has_source("dist/s.tar.gz")  # no lock yet: an empty one
+    # Two entries pulled from the same sdist (two aliases), then one of them upgraded.
+    a = LockEntry("a", "dist/s.tar.gz", "1" * 64, "0.1", "s")
+    b = LockEntry("b", "dist/s.tar.gz", "1" * 64, "0.1", "s")
+    lock = lock_file.written(lock_file.current(), a)
+    lock = lock_file.written(lock, b)
+    assert lock_file.has_source("dist/s.tar.gz")
+    lock = lock_file.written(lock, LockEntry("a", "dist/s-0.2.tar.gz", "2" * 64, "0.2", "s"))
+    assert lock_file.has_source("dist/s.tar.gz")  # b still pulls it
+    assert lock_file.has_source("dist/s-0.2.tar.gz")
+    lock_file.written(lock, LockEntry("b", "dist/s-0.2.tar.gz", "2" * 64, "0.2", "s"))
+    assert not lock_file.has_source("dist/s.tar.gz")
+    assert lock_file.has_source("dist/s-0.2.tar.gz")
+    assert set(lock_file.current().entries) == {"a", "b"}
