@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Cli", "CliResult"]
+__all__ = ["Cli", "CliResult", "plain_doit"]
+
+
+def plain_doit(
+    root: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m doit ARGS`` in ``root``: plain doit, through the project's ``dodo.py``
+    (``env``: the whole environment; by default this process's)."""
+    return subprocess.run(
+        [sys.executable, "-m", "doit", *args],
+        cwd=root,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_runner import Cli, CliResult
@@ -23,6 +25,20 @@ def _isolate_pip_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture
+def no_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Fail the test if anything starts a process (``subprocess.Popen``: a resolver)."""
+    started: list[Any] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        started.append(args)
+        raise AssertionError(f"a process was started: {args!r}")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    yield started
+    assert started == []
 
 
 @pytest.fixture

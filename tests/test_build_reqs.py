@@ -5,15 +5,12 @@ one line saying so, starts no resolver and writes nothing."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import Cli
+from cli_runner import Cli, plain_doit
 from projects import add_pipeline, tree_snapshot, write
 
 from micropkg_tasks.requirements import names_requirements, nothing_to_compile
@@ -37,20 +34,6 @@ SHELLS = {
     "doit build_reqs": ("doit", "build_reqs"),
     "doit pull_all": ("doit", "pull_all"),
 }
-
-
-@pytest.fixture
-def no_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Fail the test if anything starts a process (a resolver)."""
-    started: list[Any] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        started.append(args)
-        raise AssertionError(f"a process was started: {args!r}")
-
-    monkeypatch.setattr(subprocess, "Popen", refuse)
-    yield started
-    assert started == []
 
 
 @pytest.fixture
@@ -124,15 +107,7 @@ def test_plain_doit_agrees(pulled: Path, cli: Cli) -> None:
     assert cli("init").code == 0
 
     def doit(*args: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "doit", *args],
-            cwd=pulled,
-            env=dict(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        proc = plain_doit(pulled, *args)
         assert (proc.returncode, proc.stderr) == (0, ""), proc.stdout + proc.stderr
         return proc.stdout
 

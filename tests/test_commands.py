@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import plain_doit
 from kedro_venvs import describe, subprocess_env
 from projects import add_pipeline, write
 
@@ -120,14 +121,7 @@ def test_plain_doit_prints_doits_task_lines_then_our_message(two: Path) -> None:
     write(two / "dodo.py", "from micropkg_tasks.tasks import *  # noqa: F403\n")
 
     def doit(*args: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "doit", *args],
-            cwd=two,
-            env=subprocess_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        proc = plain_doit(two, *args, env=subprocess_env())
         assert (proc.returncode, proc.stderr) == (0, ""), describe(proc)
         return proc.stdout
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import plain_doit
 from projects import add_pipeline, write
 
 from micropkg_tasks.project import load_project
@@ -185,14 +186,7 @@ def test_doit_list_clean_and_shared_state(three: Path, cli) -> None:
     assert rebuilt(cli, three) == set(TARBALLS)
 
 
-def _doit(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "doit", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+_doit = plain_doit
 
 
 def test_plain_doit_with_the_one_line_dodo(three: Path, cli) -> None:

@@ -4,14 +4,12 @@ with tomlkit, keeping comments and order. (Kedro 1.x itself: ``test_kedro1x.py``
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from cli_runner import Cli
+from cli_runner import Cli, plain_doit
 from projects import add_pipeline, make_project, write
 
 from micropkg_tasks._compat import tomllib
@@ -109,15 +107,7 @@ def test_plain_doit_warns_once_on_stderr_and_runs(kedro1x: Path, cli: Cli) -> No
     """doit through the one-line dodo.py: the warning does not break doit."""
     assert cli("init").code == 0
     for args in (["package"], ["list"]):
-        proc = subprocess.run(
-            [sys.executable, "-m", "doit", *args],
-            cwd=kedro1x,
-            env=dict(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        proc = plain_doit(kedro1x, *args)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert len(warnings_in(proc.stderr)) == 1 and proc.stderr.count("\n") == 1, proc.stderr
         assert "[tool.micropkg]" in proc.stderr

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import plain_doit
 from projects import add_pipeline, tree_snapshot, write
 from servers import HTTPFileServer, S3Server
 from wheelhouse import build_wheel
@@ -515,15 +514,7 @@ def test_plain_doit_after_init_shares_state(
     assert ".micropkg/" in (root / ".gitignore").read_text().splitlines()
 
     def doit(*args: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "doit", *args],
-            cwd=root,
-            env=dict(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        proc = plain_doit(root, *args)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert proc.stderr == "", proc.stderr
         return proc.stdout
@@ -555,20 +546,6 @@ def broken_resolver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return empty
-
-
-@pytest.fixture
-def no_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Fail the test if anything starts a process (``subprocess.Popen``)."""
-    started: list[Any] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        started.append(args)
-        raise AssertionError(f"a process was started: {args!r}")
-
-    monkeypatch.setattr(subprocess, "Popen", refuse)
-    yield started
-    assert started == []
 
 
 def fresh_requirements(root: Path) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from cli_runner import plain_doit
 from kedro_venvs import describe, subprocess_env
 from projects import add_pipeline, make_project, tree_snapshot, write
 
@@ -97,17 +98,22 @@ def test_state_folder_creation_is_race_free(tmp_path: Path) -> None:
         assert sorted(p.name for p in (root / STATE_DIR).iterdir()) == [".gitignore"]
 
 
-def test_concurrent_first_runs_one_works_the_others_refuse(tmp_path: Path) -> None:
-    """Three commands that write, started at once in a fresh project: each either works or
-    stops with the one-line lock error; never a traceback, never a half-made state."""
-    reference = _source(tmp_path / "reference")
+def _package_all(root: Path) -> None:
+    """``micropkg package --all`` in ``root`` in a child process (it must work)."""
     subprocess.run(
         [sys.executable, "-m", "micropkg_tasks", "package", "--all"],
-        cwd=reference,
+        cwd=root,
         env=subprocess_env(),
         check=True,
         capture_output=True,
     )
+
+
+def test_concurrent_first_runs_one_works_the_others_refuse(tmp_path: Path) -> None:
+    """Three commands that write, started at once in a fresh project: each either works or
+    stops with the one-line lock error; never a traceback, never a half-made state."""
+    reference = _source(tmp_path / "reference")
+    _package_all(reference)
     commands = [
         ["micropkg", "package", "--all"],
         ["doit", "package"],
@@ -141,13 +147,7 @@ def test_concurrent_first_runs_one_works_the_others_refuse(tmp_path: Path) -> No
 def locked_project(tmp_path: Path) -> Path:
     """A project with a tarball to pull, a manifest and a stale requirements.txt."""
     source = _source(tmp_path / "source")
-    subprocess.run(
-        [sys.executable, "-m", "micropkg_tasks", "package", "--all"],
-        cwd=source,
-        env=subprocess_env(),
-        check=True,
-        capture_output=True,
-    )
+    _package_all(source)
     root = make_project(
         tmp_path / "proj",
         package="consumer_pkg",
@@ -230,14 +230,7 @@ def test_a_file_in_the_way_of_the_state_folder_is_one_error_line(project: Path, 
     assert (
         result.err == f"Error: '{project / STATE_DIR}' exists but is not a folder; move it away.\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "doit", "list"],
-        cwd=project,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = plain_doit(project, "list", env=subprocess_env())
     assert proc.returncode == 3, describe(proc)  # doit's code for a task loader's error
     assert proc.stderr.splitlines() == [
         f"ERROR: '{project.resolve() / STATE_DIR}' exists but is not a folder; move it away."
