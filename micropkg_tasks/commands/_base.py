@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ManifestError, MicropkgError
 from ..journal import recovered_lock
 from ..manifest import kedro1x_manifest_warning
 from ..project import Project, find_project, installed_kedro_version, read_pyproject
-from ..result import TaskOutcome
+from ..result import CommandResult, TaskOutcome
+
+if TYPE_CHECKING:
+    from ..loader import TaskContext
+    from ..manifest import PackageEntry
 
 __all__ = [
     "Context",
@@ -97,6 +102,39 @@ def doit_run_args(values: Values) -> list[str]:
     if values["keep_going"]:
         run.append("--continue")
     return run
+
+
+def run_task_group(
+    ctx: Context,
+    tasks: TaskContext,
+    values: Values,
+    group: str,
+    targets: Sequence[str],
+    *,
+    selection: tuple[PackageEntry, ...] | None = None,
+    extra_args: Sequence[str] = (),
+) -> CommandResult:
+    """Run doit's ``targets`` with our loader and the CLI reporter, under the project lock.
+
+    The result holds the message and warnings of each task of ``group``; a failed run has
+    exit code 1 and, after ``--keep-going``, a line naming the failed entries. A successful
+    result has no closing line: the command adds its own.
+    """
+    from ..loader import MicropkgLoader  # doit: imported by the commands using it
+    from ..reporter import CliReporter
+
+    reporter = CliReporter(sys.stdout, {})
+    reporter.verbose = ctx.verbose
+    loader = MicropkgLoader(ctx.cwd, selection=selection, reporter=reporter, context=tasks)
+    with locked(ctx, tasks.project):
+        code = run_doit(tasks.project.root, loader, [*doit_run_args(values), *extra_args, *targets])
+    outcomes = loader.outcomes(group)
+    lines = tuple(o.message for o in outcomes if o.message)
+    warnings = tuple(w for o in outcomes for w in o.warnings)
+    if code != 0:
+        summary = failure_summary(outcomes) if values["keep_going"] else None
+        return CommandResult(1, lines, warnings, (summary,) if summary else (), outcomes)
+    return CommandResult(0, lines, warnings, (), outcomes)
 
 
 def failure_summary(outcomes: Sequence[TaskOutcome]) -> str | None:

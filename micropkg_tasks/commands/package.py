@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 
 from ..limits import project_limits
 from ..manifest import package_entry
 from ..result import CommandResult
 from ..sources import is_remote
-from ._base import Context, Values, doit_run_args, failure_summary, locked, one_of, run_doit
+from ._base import Context, Values, one_of, run_task_group
 
 __all__ = ["DESCRIPTION", "HELP", "NAME", "run"]
 
@@ -30,8 +30,7 @@ def _local_or_url(value: str | None, ctx: Context) -> str | None:
 
 def run(ctx: Context, values: Values) -> CommandResult:
     """Package ``MODULE_PATH`` (or ``--all``); up-to-date work is skipped."""
-    from ..loader import MicropkgLoader, TaskContext  # doit: imported by the commands using it
-    from ..reporter import CliReporter
+    from ..loader import TaskContext  # doit: imported by the commands using it
 
     module_path, all_flag = values["module_path"], values["all_flag"]
     one_of(module_path, all_flag, "a micro-package name", "package")
@@ -59,29 +58,20 @@ def run(ctx: Context, values: Values) -> CommandResult:
     for plan, _ in plans:
         plan.requirements  # noqa: B018  (parsed once: the build reuses it)
 
-    reporter = CliReporter(sys.stdout, {})
-    reporter.verbose = ctx.verbose
-    loader = MicropkgLoader(ctx.cwd, selection=selection, reporter=reporter, context=tasks)
     targets = [f"package:{selection[0].module_path}"] if selection else ["package"]
-    with locked(ctx, project):
-        code = run_doit(project.root, loader, [*doit_run_args(values), *targets])
-    outcomes = loader.outcomes("package")
-    lines: list[str] = []
-    lines += [o.message for o in outcomes if o.message]
-    warnings = tuple(w for o in outcomes for w in o.warnings)
-    if code != 0:
-        summary = failure_summary(outcomes) if values["keep_going"] else None
-        errors = (summary,) if summary else ()
-        return CommandResult(1, tuple(lines), warnings, errors, outcomes)
+    result = run_task_group(ctx, tasks, values, "package", targets, selection=selection)
+    if result.code != 0:
+        return result
     if all_flag:
-        executed = any(o.status == "executed" for o in outcomes)
-        lines.append(
-            "Micro-packages packaged!" if executed else "All micro-packages are up to date."
+        closing = (
+            "Micro-packages packaged!" if result.executed else "All micro-packages are up to date."
         )
-    elif not any(o.status == "executed" for o in outcomes):
+    elif not result.executed:
         plan = plans[0][0]
-        lines.append(
+        closing = (
             f"'{project.package_name}.{plan.entry.module_path}' is up to date. "
             f"Location: {plan.location}"
         )
-    return CommandResult(0, tuple(lines), warnings, (), outcomes)
+    else:
+        return result
+    return dataclasses.replace(result, lines=(*result.lines, closing))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +14,7 @@ from ..messages import describe_plan, markers_message, pull_message
 from ..names import shown
 from ..project import Project
 from ..result import CommandResult
-from ._base import Context, Values, doit_run_args, failure_summary, locked, one_of, run_doit
+from ._base import Context, Values, locked, one_of, run_task_group
 
 if TYPE_CHECKING:
     from ..loader import TaskContext
@@ -67,29 +67,16 @@ def _pull_all(ctx: Context, values: Values, tasks: TaskContext) -> CommandResult
         return CommandResult(
             lines=("Nothing to pull. Please update the 'pyproject.toml' package manifest section.",)
         )
-    from ..loader import MicropkgLoader
-    from ..reporter import CliReporter
-
-    reporter = CliReporter(sys.stdout, {})
-    reporter.verbose = ctx.verbose
-    loader = MicropkgLoader(ctx.cwd, reporter=reporter, context=tasks)
-    args = doit_run_args(values)
-    if values["force"]:
-        args.append("--always-execute")
-    with locked(ctx, tasks.project):
-        code = run_doit(tasks.project.root, loader, [*args, "pull"])
-    outcomes = loader.outcomes("pull")
-    lines: list[str] = []
-    lines += [o.message for o in outcomes if o.message]
-    warnings = tuple(w for o in outcomes for w in o.warnings)
-    if code != 0:
-        summary = failure_summary(outcomes) if values["keep_going"] else None
-        return CommandResult(1, tuple(lines), warnings, (summary,) if summary else (), outcomes)
-    executed = any(o.status == "executed" for o in outcomes)
-    lines.append(
-        "Micro-packages pulled and unpacked!" if executed else "All micro-packages are up to date."
+    extra = ["--always-execute"] if values["force"] else []
+    result = run_task_group(ctx, tasks, values, "pull", ["pull"], extra_args=extra)
+    if result.code != 0:
+        return result
+    closing = (
+        "Micro-packages pulled and unpacked!"
+        if result.executed
+        else "All micro-packages are up to date."
     )
-    return CommandResult(0, tuple(lines), warnings, (), outcomes)
+    return dataclasses.replace(result, lines=(*result.lines, closing))
 
 
 def _pull_one(ctx: Context, values: Values, tasks: TaskContext) -> CommandResult:
