@@ -135,12 +135,10 @@ def find_project(start: Path) -> Path:
     for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
         try:
-            text = candidate.read_text(encoding="utf-8")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            data = candidate.read_bytes()
+        except OSError:
             continue
-        except (OSError, UnicodeDecodeError):
-            continue
-        if "[tool.kedro" in text:
+        if b"[tool.kedro" in data:  # a file that is not UTF-8 is this project's, and its error
             return folder
     raise ProjectError(
         f"Not inside a Kedro project: no pyproject.toml with [tool.kedro] found in '{start}' "

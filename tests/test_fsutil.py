@@ -106,3 +106,20 @@ def test_a_cleaner_never_removes_a_tarball_being_created(
     assert target.read_bytes() == b"data"
     assert removed == [[]]
     assert os.listdir(tmp_path) == [target.name]
+
+
+def test_a_temp_file_that_cannot_be_held_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import micropkg_tasks.fsutil as fsutil
+
+    def broken_hold(fd: int) -> None:
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(fsutil, "hold", broken_hold)
+    with (
+        pytest.raises(OSError, match="No locks available"),
+        fsutil.atomic_writer(tmp_path / "a.txt") as stream,
+    ):
+        stream.write(b"never")
+    assert os.listdir(tmp_path) == []

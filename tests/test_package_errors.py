@@ -95,6 +95,15 @@ def test_malformed_pyproject(with_pipeline: Path, cli) -> None:
     assert_clean_failure(result, with_pipeline, before, "Failed to parse")
 
 
+def test_pyproject_that_is_not_utf8(with_pipeline: Path, cli) -> None:
+    with (with_pipeline / "pyproject.toml").open("ab") as fh:
+        fh.write(b"\n# caf\xe9\n")
+    before = tree_snapshot(with_state=True, root=with_pipeline)
+    result = cli("package", "--all")
+    assert_clean_failure(result, with_pipeline, before, "Failed to parse")
+    assert "not UTF-8 text" in result.err
+
+
 def _append_manifest(root: Path, text: str) -> None:
     with (root / "pyproject.toml").open("a") as fh:
         fh.write("\n" + text)
