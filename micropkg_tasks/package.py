@@ -244,8 +244,8 @@ def _remove_stale(
         return
     record = project.state_dir / "package" / f"{plan.entry.module_path}.last"
     try:
-        previous = Path(record.read_text(encoding="utf-8").strip())
-    except OSError:
+        previous = _recorded_tarball(project, record.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
         previous = None
     if (
         previous is not None
@@ -257,4 +257,33 @@ def _remove_stale(
         run.remove(previous)
     if previous != target:
         record.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(record, f"{target}\n")
+        atomic_write(record, _tarball_record(project, target))
+
+
+def _tarball_record(project: Project, target: Path) -> str:
+    """The ``.last`` record of ``target``: relative to the project root when inside it (a
+    copied or moved project then names its own tarball); else absolute, with the project root
+    that wrote it."""
+    rel = project.rel(target)
+    if not Path(rel).is_absolute():
+        return f"{rel}\n"
+    return f"{target}\n{project.root}\n"
+
+
+def _recorded_tarball(project: Project, text: str) -> Path | None:
+    """The tarball a ``.last`` record names, or None when it may belong to another project.
+
+    A record written in another folder (this project is a copy, ``cp -r``) must never make
+    this run delete that folder's tarballs: an absolute path counts only when the record
+    names this root, or (records of older versions, a bare absolute path) lies inside it.
+    """
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        return None
+    path = Path(lines[0].strip())
+    if not path.is_absolute():
+        return None if ".." in path.parts else project.root / path
+    writer = Path(lines[1].strip()) if len(lines) > 1 else None
+    if writer == project.root or (writer is None and path.is_relative_to(project.root)):
+        return path
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -334,3 +335,48 @@ def test_package_all_lists_dist_once_and_parses_requirements_once(
     assert cli("package", "--all").code == 0
     assert [p for p in listed if Path(p).name == "dist"] == [str(three / "dist")]
     assert sorted(p.parent.name for p in parsed) == ["alpha", "beta", "gamma"]
+
+
+def test_a_copied_project_never_removes_the_original_s_tarballs(
+    three: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cp -r`` copies ``.micropkg/`` too: packaging the copy (its dist/ emptied, an alias
+    changed) removes only the copy's own tarballs, never those of the project it came from."""
+    rebuilt(cli, three)
+    original = sorted(p.name for p in (three / "dist").iterdir())
+    copy = tmp_path / "copy"
+    shutil.copytree(three, copy, symlinks=True)
+    monkeypatch.chdir(copy)
+    for tarball in (copy / "dist").iterdir():
+        tarball.unlink()
+    assert cli("package", "--all").code == 0
+    pyproject = copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('alias = "bb"', 'alias = "bb2"'))
+    result = cli("package", "--all")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in (three / "dist").iterdir()) == original
+    # within the copy, the previous alias's tarball still goes
+    assert sorted(p.name for p in (copy / "dist").iterdir()) == [
+        "alpha-0.1.tar.gz",
+        "bb2-0.1.tar.gz",
+        "gamma-0.1.tar.gz",
+    ]
+    assert (copy / ".micropkg/package/pipelines.beta.last").read_text() == "dist/bb2-0.1.tar.gz\n"
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_an_older_absolute_record_counts_only_inside_this_project(
+    three: Path, cli, tmp_path: Path, inside: bool
+) -> None:
+    """Records of older versions hold a bare absolute path: honoured inside this project,
+    ignored elsewhere (it may be another project's tarball)."""
+    rebuilt(cli, three)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    old = (three / "dist" if inside else elsewhere) / "bb-0.0.9.tar.gz"
+    old.write_bytes(b"")
+    (three / ".micropkg/package/pipelines.beta.last").write_text(f"{old}\n")
+    pyproject = three / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('alias = "bb"', 'alias = "bb2"'))
+    assert cli("package", "--all").code == 0
+    assert old.exists() is not inside
