@@ -4,6 +4,7 @@ own output conventions, and a loader whose --module choice never sticks."""
 from __future__ import annotations
 
 import argparse
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from projects import add_pipeline, write
 
 from micropkg_tasks.cli import build_parser
 from micropkg_tasks.commands import COMMANDS
-from micropkg_tasks.loader import MicropkgLoader
+from micropkg_tasks.loader import GC_YOUNG_THRESHOLD, MicropkgLoader
 from micropkg_tasks.manifest import load_manifest
 from micropkg_tasks.options import OPTIONS, doit_params, manifest_keys
 from micropkg_tasks.state import release
@@ -170,6 +171,19 @@ def test_user_doit_settings_win_over_ours(two: Path) -> None:
     config = MicropkgLoader(two).dodo_config()
     assert "backend" not in config  # doit takes [tool.doit]'s value
     assert config["dep_file"] == ".micropkg/doit.sqlite"
+
+
+@pytest.mark.parametrize(("before", "after"), [(700, GC_YOUNG_THRESHOLD), (0, 0), (50_000, 50_000)])
+def test_a_loader_runs_the_cyclic_collector_less_often(two: Path, before: int, after: int) -> None:
+    """The rewriter's parse trees made CPython's default threshold start a collection every
+    700 allocations (see ``_collect_less_often``); a disabled or higher one is left alone."""
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(before, 10, 10)
+        MicropkgLoader(two)
+        assert gc.get_threshold() == (after, 10, 10)
+    finally:
+        gc.set_threshold(*saved)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="Windows cannot delete a process's folder")
