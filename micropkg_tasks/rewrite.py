@@ -30,9 +30,12 @@ __all__ = ["RewriteResult", "rewrite_source", "submodule_names"]
 
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 _BYTES_NEWLINE_RE = re.compile(rb"\r\n|\r|\n")
-_RELATIVE_IMPORT_RE = re.compile(rb"\bfrom[\s\\]*\.")
+# ``from .`` (a relative import). Without a leading ``\b``, which kept ``re`` from searching
+# for the literal ``from`` (~25x slower); the word boundary before it is checked by hand.
+_RELATIVE_IMPORT_RE = re.compile(rb"from[\s\\]*\.")
 _BLANKS_RE = re.compile(r"[\s\\]+")
-_RELATIVE_FROM_RE = re.compile(r"\bfrom[\s\\]*\.")
+_RELATIVE_FROM_RE = re.compile(r"from[\s\\]*\.")
+_ASCII_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
 _DECORATED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _STRING_PREFIX = frozenset("rRuUfF")
@@ -208,7 +211,10 @@ def _worth_parsing(
     for name in names:
         if not name.isascii() or name.encode() in data:
             return True
-    return package_depth is not None and _RELATIVE_IMPORT_RE.search(data) is not None
+    return package_depth is not None and any(
+        not m.start() or data[m.start() - 1] not in _ASCII_WORD
+        for m in _RELATIVE_IMPORT_RE.finditer(data)
+    )
 
 
 def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
@@ -930,7 +936,9 @@ class _Rewriter:
             lines.update(bisect.bisect_right(starts, m.start()) for m in re.finditer(pattern, text))
         if self.package_depth is not None:
             lines.update(
-                bisect.bisect_right(starts, m.start()) for m in _RELATIVE_FROM_RE.finditer(text)
+                bisect.bisect_right(starts, at)
+                for at in (m.start() for m in _RELATIVE_FROM_RE.finditer(text))
+                if not at or not _is_word(text[at - 1])
             )
         return sorted(lines)
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import bisect
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.rewrite import RewriteResult, _apply, rewrite_source, submodule_names
+from micropkg_tasks.rewrite import (
+    RewriteResult,
+    _apply,
+    _Rewriter,
+    _worth_parsing,
+    rewrite_source,
+    submodule_names,
+)
 
 OLD = "demo_proj.pipelines.data_proc"
 ALIAS = "dp_alias"
@@ -1133,3 +1142,25 @@ def test_a_tracked_name_inside_a_longer_tracked_name_does_not_hide_it() -> None:
     assert result.warnings == (
         "f.py:4: 'p0x' names something else in this scope; 'p0.nodes' not rewritten here",
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "from . import a\n",
+        "from .. import a\nfrom\\\n  .x import b\n",
+        "x = 1\nfrom   .nodes import f  # from . again\n",
+        "xfrom . import a\n_from .y\né from .z\néfrom .w\n",
+        "from_ . import\nfromage.x\nfrom x import y\n",
+        "'''from . inside a string'''\n",
+    ],
+)
+def test_relative_imports_are_found_as_a_word_regex_finds_them(text: str) -> None:
+    """The ``from .`` finders check the word boundary by hand; they agree with ``\\bfrom``."""
+    reference = re.compile(r"\bfrom[\s\\]*\.")
+    rewriter = _Rewriter(text, "pkg.mod", "mod", "x.py", None, 0)
+    starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
+    expected = sorted({bisect.bisect_right(starts, m.start()) for m in reference.finditer(text)})
+    assert rewriter.interesting_lines() == expected
+    data = text.encode()
+    assert _worth_parsing(data, "pkg.mod", None, 0) == bool(re.search(rb"\bfrom[\s\\]*\.", data))
