@@ -19,7 +19,6 @@ __all__ = ["CACHE_DIR", "cached", "drop", "store"]
 
 CACHE_DIR = "cache"
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
-_NAME_RE = re.compile(r"^(?P<sha>[0-9a-f]{64})\.tar\.gz$")
 
 
 def _folder(state_dir: Path) -> Path:

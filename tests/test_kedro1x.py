@@ -80,6 +80,20 @@ def _assert_data_proc_sdist(dist: Path) -> None:
         assert expected in members, f"{expected} missing from {sorted(members)}"
 
 
+def _move_manifest_under_tool_kedro(root: Path) -> str:
+    """Write the project's manifest as ``[tool.kedro.micropkg]``; return the text before."""
+    pyproject = root / "pyproject.toml"
+    ours = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(ours.replace("[tool.micropkg.", "[tool.kedro.micropkg."), "utf-8")
+    return ours
+
+
+def _assert_kedro1x_refuses(kedro1x_project: Kedro1xProject, root: Path) -> None:
+    """Kedro 1.x does not start in ``root``: it refuses ``[tool.kedro.micropkg]``."""
+    out = kedro1x_project.kedro("registry", "list", cwd=root, check=False)
+    assert "Found unexpected keys in 'pyproject.toml'" in out
+
+
 def test_kedro_starts_with_our_manifest(kedro1x_project: Kedro1xProject) -> None:
     """``[tool.micropkg]`` does not break Kedro's start-up, and ``micropkg`` is listed."""
     root = kedro1x_project.root
@@ -123,11 +137,8 @@ def test_manifest_under_tool_kedro_breaks_kedro1x(
 ) -> None:
     """Control: Kedro 1.x refuses ``[tool.kedro.micropkg]``, hence ``[tool.micropkg]``."""
     root = kedro1x_project.copy(tmp_path / "proj")
-    pyproject = root / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8")
-    pyproject.write_text(text.replace("[tool.micropkg.", "[tool.kedro.micropkg."), "utf-8")
-    out = kedro1x_project.kedro("registry", "list", cwd=root, check=False)
-    assert "Found unexpected keys in 'pyproject.toml'" in out
+    _move_manifest_under_tool_kedro(root)
+    _assert_kedro1x_refuses(kedro1x_project, root)
 
 
 def test_kedro_micropkg_pull_and_registry(kedro1x_project: Kedro1xProject, tmp_path: Path) -> None:
@@ -152,10 +163,8 @@ def test_init_migrate_lets_kedro1x_start(kedro1x_project: Kedro1xProject, tmp_pa
     read the same manifest, without the warning."""
     root = kedro1x_project.copy(tmp_path / "proj")
     pyproject = root / "pyproject.toml"
-    ours = pyproject.read_text(encoding="utf-8")
-    pyproject.write_text(ours.replace("[tool.micropkg.", "[tool.kedro.micropkg."), "utf-8")
-    crashed = kedro1x_project.kedro("registry", "list", cwd=root, check=False)
-    assert "Found unexpected keys in 'pyproject.toml'" in crashed
+    ours = _move_manifest_under_tool_kedro(root)
+    _assert_kedro1x_refuses(kedro1x_project, root)
 
     env = subprocess_env(bin_dir=kedro1x_project.bin)
     micropkg = kedro1x_project.bin / "micropkg"
@@ -186,7 +195,8 @@ def test_installed_kedro1x_counts_for_the_warning(
     pyproject = root / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
     text = re.sub(r'kedro_init_version = "1\.[^"]*"', 'kedro_init_version = "0.19.15"', text)
-    pyproject.write_text(text.replace("[tool.micropkg.", "[tool.kedro.micropkg."), "utf-8")
+    pyproject.write_text(text, "utf-8")
+    _move_manifest_under_tool_kedro(root)
     env = subprocess_env(bin_dir=kedro1x_project.bin)
     status = run([kedro1x_project.bin / "micropkg", "status"], root, env)
     assert re.fullmatch(
