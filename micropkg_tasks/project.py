@@ -104,6 +104,13 @@ def kedro_major(text: object) -> int | None:
 def installed_kedro_version() -> str | None:
     """The version of the ``kedro`` distribution installed beside us, from its metadata (Kedro
     is never imported), or None when there is none."""
+    import importlib.util
+
+    # Asked by every command of a project with [tool.kedro.micropkg]; importing
+    # importlib.metadata and scanning the installed distributions costs ~30-45 ms, and where
+    # Kedro is not importable (micropkg run from its own venv, pipx) there is no version.
+    if importlib.util.find_spec("kedro") is None:
+        return None
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -16,6 +16,7 @@ from micropkg_tasks._compat import tomllib
 from micropkg_tasks.errors import ManifestError
 from micropkg_tasks.manifest import kedro1x_manifest_warning, load_manifest
 from micropkg_tasks.manifest_edit import migrate_manifest
+from micropkg_tasks.project import installed_kedro_version
 from micropkg_tasks.state import STATE_DIR
 
 HEAD = """\
@@ -58,9 +59,11 @@ def kedro1x(project: Path) -> Path:
 
 
 def fake_kedro(folder: Path, version: str) -> Path:
-    """Metadata of an installed ``kedro`` distribution (no code: it is never imported)."""
+    """An installed ``kedro`` distribution: its metadata, and an empty package (found, never
+    imported)."""
     info = folder / f"kedro-{version}.dist-info"
     write(info / "METADATA", f"Metadata-Version: 2.1\nName: kedro\nVersion: {version}\n")
+    write(folder / "kedro/__init__.py", "")
     return folder
 
 
@@ -341,3 +344,21 @@ def test_make_project_default_has_no_manifest(tmp_path: Path) -> None:
     """Control for the fixtures above: the helper projects start without a manifest."""
     root = make_project(tmp_path / "p")
     assert migrate_manifest((root / "pyproject.toml").read_text()) is None
+
+
+def test_the_installed_kedro_is_looked_up_only_where_kedro_is_importable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where ``kedro`` cannot be imported (our own venv, a pipx install) no distribution
+    metadata is read; where it can, its version comes from the metadata."""
+    import importlib.metadata
+
+    def refuse(name: str) -> str:
+        raise AssertionError(f"metadata read for {name}")
+
+    monkeypatch.setattr(importlib.metadata, "version", refuse)
+    assert installed_kedro_version() is None  # kedro lives in side venvs, never in ours
+
+    monkeypatch.undo()
+    monkeypatch.syspath_prepend(str(fake_kedro(tmp_path / "site", "1.0.0")))
+    assert installed_kedro_version() == "1.0.0"
