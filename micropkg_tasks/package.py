@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .ahead import RewriteAhead, RewriteJob
 from .collect import Collected, ConfigIndex, collect, read_version
 from .errors import PackageError
 from .fsutil import atomic_write
@@ -90,29 +91,45 @@ def plan_package(
     )
 
 
+def _rewrite_job(project: Project, plan: PackagePlan, path: Path, rel: str) -> RewriteJob:
+    """How the ``.py`` file ``path`` (``rel`` in its group) of ``plan`` is rewritten."""
+    return RewriteJob(
+        str(path),
+        f"{project.package_name}.{plan.entry.module_path}",
+        plan.name,
+        project.rel(path),
+        project.package_name,
+        rel.count("/"),
+    )
+
+
+def _python_jobs(project: Project, plan: PackagePlan) -> list[RewriteJob]:
+    """The rewrites of every ``.py`` file of ``plan``'s code and tests."""
+    groups = (plan.collected.code, plan.collected.tests)
+    return [
+        _rewrite_job(project, plan, path, rel)
+        for group in groups
+        for path, rel in group
+        if rel.endswith(".py")
+    ]
+
+
 def _rewrite_group(
     files: tuple[tuple[Path, str], ...],
     prefix: str,
-    old: str,
-    new: str,
     project: Project,
+    plan: PackagePlan,
+    ahead: RewriteAhead | None,
     members: dict[str, bytes | Path],
     warnings: list[str],
 ) -> None:
-    from .rewrite import rewrite_source
-
     for path, rel in files:
         if not rel.endswith(".py"):
             members[f"{prefix}{rel}"] = path  # streamed by the writer, never held whole
             continue
-        result = rewrite_source(
-            path.read_bytes(),
-            old,
-            new,
-            filename=project.rel(path),
-            project_package=project.package_name,
-            package_depth=rel.count("/"),
-        )
+        job = _rewrite_job(project, plan, path, rel)
+        data = path.read_bytes()
+        result = (ahead.take(job, data) if ahead is not None else None) or job.run(data)
         warnings.extend(result.warnings)
         members[f"{prefix}{rel}"] = result.text
 
@@ -135,14 +152,17 @@ def build_package(
 
     entry, name = plan.entry, plan.name
     micropkg_name = entry.module_path.rsplit(".", 1)[-1]
-    old = f"{project.package_name}.{entry.module_path}"
     requirements = plan.requirements
-
-    members: dict[str, bytes | Path] = {}
-    warnings: list[str] = []
-    _rewrite_group(plan.collected.code, f"{name}/", old, name, project, members, warnings)
-    members.setdefault(f"{name}/__init__.py", b"")
-    _rewrite_group(plan.collected.tests, "tests/", old, name, project, members, warnings)
+    run = run or PackageRun.of([plan])
+    try:
+        ahead = run.rewrite_ahead(project, plan)
+        members: dict[str, bytes | Path] = {}
+        warnings: list[str] = []
+        _rewrite_group(plan.collected.code, f"{name}/", project, plan, ahead, members, warnings)
+        members.setdefault(f"{name}/__init__.py", b"")
+        _rewrite_group(plan.collected.tests, "tests/", project, plan, ahead, members, warnings)
+    finally:
+        run.rewritten(plan)
     if any(rel.startswith("config/") for _, rel in plan.collected.code):
         warnings.append(
             f"{project.rel(plan.collected.code_dir / 'config')}: a pull installs "
@@ -171,7 +191,7 @@ def build_package(
     folder = Path(plan.location)
     target = folder / plan.filename
     write_sdist(target, spec, limits=limits)
-    _remove_stale(project, plan, target, manifest_entry, run or PackageRun.of([plan]))
+    _remove_stale(project, plan, target, manifest_entry, run)
     return PackageResult(plan, str(target), tuple(warnings))
 
 
@@ -188,23 +208,60 @@ def _is_version(text: str) -> bool:
     return True
 
 
+#: Entries a run builds before rewriting ahead in a worker process (a run that rebuilds one
+#: or two edited entries never starts one), and how many entries the worker works ahead.
+AHEAD_AFTER = 2
+AHEAD_ENTRIES = 3
+
+
 @dataclass
 class PackageRun:
     """What the entries of one package run share.
 
     ``targets``: every tarball the run's entries produce (built now or up to date), which no
     entry may remove as stale: two entries that swap aliases each keep the other's tarball.
-    Each destination folder is listed once per run, not once per entry.
+    Each destination folder is listed once per run, not once per entry. ``plans``: the run's
+    entries in the order doit builds them; once a run has built ``AHEAD_AFTER`` of them, a
+    worker process rewrites the Python files of the next ones ahead of need
+    (:mod:`.ahead`).
     """
 
     targets: frozenset[Path]
+    plans: tuple[PackagePlan, ...] = ()
     _tarballs: dict[Path, dict[str, set[str]]] = field(default_factory=dict)
     _mutex: threading.Lock = field(default_factory=threading.Lock)
+    _built: int = 0
+    _ahead: RewriteAhead | None = None
 
     @classmethod
     def of(cls, plans: Iterable[PackagePlan]) -> PackageRun:
         """The run of ``plans`` (remote targets are never listed nor removed)."""
-        return cls(frozenset(Path(p.target) for p in plans if not p.remote))
+        plans = tuple(plans)
+        return cls(frozenset(Path(p.target) for p in plans if not p.remote), plans)
+
+    @functools.cached_property
+    def _positions(self) -> dict[str, int]:
+        return {plan.entry.module_path: i for i, plan in enumerate(self.plans)}
+
+    def rewrite_ahead(self, project: Project, plan: PackagePlan) -> RewriteAhead | None:
+        """The worker to take ``plan``'s rewrites from (None: rewrite here), after handing it
+        the next entries' rewrites."""
+        with self._mutex:
+            self._built += 1
+            if self._built <= AHEAD_AFTER:
+                return self._ahead
+            if self._ahead is None:
+                self._ahead = RewriteAhead()
+            ahead = self._ahead
+            start = self._positions.get(plan.entry.module_path, len(self.plans)) + 1
+        for upcoming in self.plans[start : start + AHEAD_ENTRIES]:
+            ahead.submit(_python_jobs(project, upcoming))
+        return ahead
+
+    def rewritten(self, plan: PackagePlan) -> None:
+        """``plan``'s files are rewritten: after the run's last entry, stop the worker."""
+        if self._ahead is not None and self.plans and plan.entry == self.plans[-1].entry:
+            self._ahead.close()
 
     def tarballs(self, folder: Path, name: str) -> list[Path]:
         """Our tarballs of distribution ``name`` in ``folder`` (other versions included)."""

@@ -1,0 +1,218 @@
+"""The worker process that rewrites ahead of ``package --all``: the same tarballs with it or
+without it, its results used only for the bytes they came from, and it never outlives the
+process that started it (even after a SIGKILL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from cli_runner import Cli
+from faults import assert_no_litter, micropkg, snapshot, start
+from projects import add_pipeline, make_project, write
+
+from micropkg_tasks import ahead as ahead_mod
+from micropkg_tasks.ahead import RewriteAhead, RewriteJob
+from micropkg_tasks.package import AHEAD_AFTER
+from micropkg_tasks.rewrite import rewrite_source
+
+N = 8
+
+
+def _project(root: Path, n: int = N) -> Path:
+    """``n`` pipelines, with what makes the rewriter work and warn: imports of the pipeline,
+    an import of the project outside it, a file that is not Python, a Latin-1 file."""
+    make_project(
+        root,
+        manifest="[tool.kedro.micropkg.package]\n"
+        + "".join(f'"pipelines.p{i}" = {{}}\n' for i in range(n)),
+    )
+    for i in range(n):
+        code = add_pipeline(root, f"p{i}")
+        write(
+            code / "extra.py", f"import demo_proj.pipelines.p{i}.nodes\nimport demo_proj.settings\n"
+        )
+        write(code / "broken.py", "import demo_proj\ndef f(:\n    pass\n")
+        (code / "latin.py").write_bytes(
+            b"# -*- coding: latin-1 -*-\nfrom demo_proj.pipelines.p%d import nodes  # \xe9\n" % i
+        )
+    return root
+
+
+def _tarballs(root: Path) -> dict[str, bytes]:
+    return {k: v for k, v in snapshot(root).items() if k.startswith("dist/")}
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie nobody reaped has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_package_all_uses_the_workers_rewrites_and_writes_the_same_bytes(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _project(tmp_path / "proj")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv(ahead_mod.ENV_VAR, "0")
+    started: list[subprocess.Popen[bytes]] = []
+    real_start = RewriteAhead._start
+
+    def spy_start(self: RewriteAhead) -> subprocess.Popen[bytes] | None:
+        proc = real_start(self)
+        if proc is not None and proc not in started:
+            started.append(proc)
+        return proc
+
+    monkeypatch.setattr(RewriteAhead, "_start", spy_start)
+    alone = cli("package", "--all")
+    assert alone.code == 0, alone.err
+    assert started == []  # MICROPKG_WORKER=0: no worker
+    expected = _tarballs(root)
+    assert len(expected) == N
+
+    for folder in ("dist", ".micropkg"):
+        subprocess.run(["rm", "-rf", str(root / folder)], check=True)
+    monkeypatch.delenv(ahead_mod.ENV_VAR)
+    taken: list[RewriteJob] = []
+    real_take = RewriteAhead.take
+
+    def spy_take(self: RewriteAhead, job: RewriteJob, data: bytes) -> object:
+        result = real_take(self, job, data)
+        if result is not None:
+            taken.append(job)
+            assert result == job.run(data)
+        return result
+
+    monkeypatch.setattr(RewriteAhead, "take", spy_take)
+    helped = cli("package", "--all")
+    assert helped.code == 0, helped.err
+    assert len(started) == 1
+    # Entries after the first AHEAD_AFTER + 1 are rewritten ahead: their every .py file.
+    assert {job.new for job in taken} == {f"p{i}" for i in range(AHEAD_AFTER + 1, N)}
+    assert _tarballs(root) == expected
+    assert (helped.out, helped.err) == (alone.out, alone.err)  # the same warnings, in order
+    assert "broken.py:2: not valid Python" in helped.err
+    assert started[0].wait(timeout=10) is not None  # stopped after the run's last entry
+
+
+def test_parallel_doit_threads_share_one_worker(tmp_path: Path) -> None:
+    root = _project(tmp_path / "proj")
+    serial = micropkg(root, "package", "--all", env={ahead_mod.ENV_VAR: "0"})
+    assert serial.code == 0, serial.err
+    expected = _tarballs(root)
+    for folder in ("dist", ".micropkg"):
+        subprocess.run(["rm", "-rf", str(root / folder)], check=True)
+    threaded = micropkg(root, "package", "--all", "-n", "2", "-P", "thread")
+    assert threaded.code == 0, threaded.err
+    assert _tarballs(root) == expected
+
+
+def _job(path: Path) -> RewriteJob:
+    return RewriteJob(str(path), "demo_proj.pipelines.p0", "p0", "nodes.py", "demo_proj", 0)
+
+
+SOURCE = b"from demo_proj.pipelines.p0 import nodes\n"
+
+
+def test_a_result_is_used_only_for_the_bytes_the_worker_read(tmp_path: Path) -> None:
+    path = write(tmp_path / "nodes.py", SOURCE.decode())
+    job = _job(path)
+    ahead = RewriteAhead()
+    try:
+        ahead.submit([job])
+        edited = SOURCE + b"x = 1\n"  # the file changed after the worker read it
+        assert ahead.take(job, edited) is None
+        ahead.submit([job])
+        result = ahead.take(job, SOURCE)
+        assert result == rewrite_source(
+            SOURCE,
+            "demo_proj.pipelines.p0",
+            "p0",
+            filename="nodes.py",
+            project_package="demo_proj",
+            package_depth=0,
+        )
+        assert result is not None and result.text == b"from p0 import nodes\n"
+        assert ahead.take(job, SOURCE) is None  # taken once; not submitted again
+    finally:
+        ahead.close()
+
+
+def test_a_dead_worker_is_not_waited_for(tmp_path: Path) -> None:
+    path = write(tmp_path / "nodes.py", SOURCE.decode())
+    ahead = RewriteAhead()
+    try:
+        ahead.submit([_job(tmp_path / "missing.py")])  # starts the worker
+        proc = ahead._proc
+        assert proc is not None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        ahead.submit([_job(path)])
+        began = time.monotonic()
+        assert ahead.take(_job(path), SOURCE) is None
+        assert ahead.take(_job(tmp_path / "missing.py"), b"") is None
+        assert time.monotonic() - began < 5
+    finally:
+        ahead.close()
+
+
+def test_the_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    root = _project(tmp_path / "proj")
+    # The parent stops itself once a few tarballs are written: the worker has started.
+    proc = start(root, "package", "--all", env={"MICROPKG_TEST_FAULT": f"sdist#{N - 2}:STOP"})
+    try:
+        workers: list[int] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = [c for c in _children(proc.pid) if "micropkg_tasks.ahead" in _cmdline(c)]
+            state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if workers and state == "T":
+                break
+            assert proc.poll() is None, "the run ended before it stopped"
+            time.sleep(0.01)
+        assert len(workers) == 1, "no worker process"
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(workers[0]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not _alive(workers[0]), "the worker outlived its killed parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert micropkg(root, "status").code == 0
+    assert_no_litter(root)
+    again = micropkg(root, "package", "--all")
+    assert again.code == 0, again.err
+    assert len(_tarballs(root)) == N
