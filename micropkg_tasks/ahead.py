@@ -1,19 +1,20 @@
 """Rewrite the Python files of upcoming micro-packages in a worker process, ahead of need.
 
-A cold ``package --all`` spends about half its time in the import rewriter, whose
-``ast.parse`` holds the GIL: no thread can share it. While the main process writes one sdist,
-a worker process rewrites the files of the next ones. The worker only accelerates:
+A cold ``package --all`` or a fresh ``pull --all`` spends a third to a half of its time in
+the import rewriter, whose ``ast.parse`` holds the GIL: no thread can share it. While the main
+process writes one micro-package, a worker process rewrites the files of the next ones. The
+worker only accelerates:
 
 * it has no side effects (it reads files and answers); the main process writes everything;
-* a result is used only for the very bytes the main process reads when it needs the file
-  (the worker answers with their digest), and only from this Python (the same executable):
-  the tarballs are the same bytes with or without it;
+* a result is used only for the very call the main process makes (the same :class:`Rewrite`
+  on the same bytes: the worker answers with their digest), from the same interpreter: the
+  output is the same bytes with or without it;
 * anything unexpected (the worker cannot start, dies, answers late or not at all) makes the
   main process rewrite that file itself, as it always did;
 * it reads its requests from a pipe and ends when that pipe closes: when the main process
   ends, even by ``SIGKILL``, the worker ends too.
 
-``MICROPKG_WORKER=0`` turns it off.
+A run hands it work through a :class:`Lookahead`; ``MICROPKG_WORKER=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -28,24 +29,34 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .rewrite import RewriteResult
 
-__all__ = ["ENV_VAR", "RewriteAhead", "RewriteJob", "worker_allowed"]
+__all__ = [
+    "ENV_VAR",
+    "Batch",
+    "Lookahead",
+    "Rewrite",
+    "RewriteAhead",
+    "Rewriter",
+    "run_rewrite",
+    "worker_allowed",
+]
 
 ENV_VAR = "MICROPKG_WORKER"
 #: Files larger than this are rewritten by the main process (never sent through the pipe).
 MAX_FILE = 1024**2
-#: How long the main process waits for a result the worker owes before doing it itself.
+#: How long the main process waits for a batch the worker owes before doing it itself.
 WAIT_SECONDS = 30.0
 _FRAME = struct.Struct("!I")
+# The worker imports what this process imports: it gets this process's ``sys.path``.
 _BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "import sys; sys.path[:0] = sys.argv[1:]; "
     "from micropkg_tasks.ahead import serve; serve(sys.stdin.buffer, sys.stdout.buffer)"
 )
 
@@ -56,18 +67,18 @@ def worker_allowed() -> bool:
 
 
 @dataclass(frozen=True)
-class RewriteJob:
-    """One call of :func:`~micropkg_tasks.rewrite.rewrite_source` on the file ``path``."""
+class Rewrite:
+    """One call of :func:`~micropkg_tasks.rewrite.rewrite_source`, but for the bytes."""
 
-    path: str
     old: str
     new: str
     filename: str
-    project_package: str | None
-    package_depth: int | None
+    project_package: str | None = None
+    package_depth: int | None = None
+    submodules: frozenset[str] = frozenset()
 
     def run(self, data: bytes) -> RewriteResult:
-        """Rewrite ``data`` (the file's bytes) as this job says."""
+        """Rewrite ``data`` (the file's bytes) as this call says."""
         from .rewrite import rewrite_source
 
         return rewrite_source(
@@ -77,7 +88,24 @@ class RewriteJob:
             filename=self.filename,
             project_package=self.project_package,
             package_depth=self.package_depth,
+            submodules=self.submodules,
         )
+
+
+Rewriter = Callable[[Rewrite, bytes], "RewriteResult"]
+"""What an operation calls to rewrite a file's bytes (:func:`run_rewrite`, or a worker's)."""
+
+
+def run_rewrite(call: Rewrite, data: bytes) -> RewriteResult:
+    """The plain :data:`Rewriter`: rewrite here, now."""
+    return call.run(data)
+
+
+class Batch(Protocol):
+    """The rewrites of one upcoming micro-package, done by the worker (picklable)."""
+
+    def rewrite(self, rewriter: Rewriter) -> None:
+        """Make each rewrite the main process will make for it, through ``rewriter``."""
 
 
 def _digest(data: bytes) -> bytes:
@@ -102,39 +130,39 @@ def _receive(stream: IO[bytes]) -> object:
     return pickle.loads(payload)
 
 
-_Answer = tuple[bytes, bytes, bool, tuple[str, ...]] | None
-"""The worker's answer to one job: (digest of the bytes read, text, changed, warnings)."""
+_Answer = tuple[bytes, bytes, bool, tuple[str, ...]]
+"""The worker's answer to one call: (digest of the bytes, text, changed, warnings)."""
 
 
-def _answer(job: RewriteJob) -> _Answer:
-    try:
-        with open(job.path, "rb") as stream:
-            data = stream.read(MAX_FILE + 1)
-        if len(data) > MAX_FILE:
-            return None
-        result = job.run(data)
-    except Exception:  # the main process does it again, and reports what goes wrong
-        return None
-    return _digest(data), result.text, result.changed, result.warnings
+def _answers(batch: Batch) -> dict[Rewrite, _Answer]:
+    answers: dict[Rewrite, _Answer] = {}
+
+    def record(call: Rewrite, data: bytes) -> RewriteResult:
+        result = call.run(data)
+        answers[call] = (_digest(data), result.text, result.changed, result.warnings)
+        return result
+
+    with contextlib.suppress(Exception):  # the main process meets it again, and reports it
+        batch.rewrite(record)
+    return answers
 
 
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
-    """The worker's loop: answer each batch of jobs, in order, until ``requests`` ends."""
+    """The worker's loop: answer each batch, in order, until ``requests`` ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     while True:
         try:
             batch = _receive(requests)
         except EOFError:
             return
-        assert isinstance(batch, tuple)
         try:
-            _send(answers, tuple(_answer(job) for job in batch))
-        except (BrokenPipeError, OSError):
+            _send(answers, _answers(batch))  # type: ignore[arg-type]
+        except OSError:
             return
 
 
 class RewriteAhead:
-    """A worker process rewriting submitted jobs in the background (started on first use).
+    """A worker process doing submitted batches in the background (started on first use).
 
     Thread-safe; used only by the process that created it (a forked doit worker falls back
     to rewriting itself).
@@ -146,52 +174,57 @@ class RewriteAhead:
         self._sending = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._dead = not worker_allowed()
-        self._pending: list[tuple[RewriteJob, ...]] = []
-        """Batches sent and not answered yet, in order."""
-        self._done: dict[RewriteJob, _Answer] = {}
-        self._submitted: set[RewriteJob] = set()
+        self._pending: list[Hashable] = []
+        """Keys of the batches sent and not answered yet, in order."""
+        self._done: dict[Hashable, dict[Rewrite, _Answer]] = {}
 
-    def submit(self, jobs: Sequence[RewriteJob]) -> None:
-        """Have the worker rewrite ``jobs`` (those not submitted before)."""
+    def submit(self, key: Hashable, batch: Batch) -> None:
+        """Have the worker do ``batch`` (known as ``key``) unless it was submitted before."""
         with self._mutex:
-            batch = tuple(job for job in jobs if job not in self._submitted)
-            if not batch or not self._usable():
+            if key in self._done or key in self._pending or not self._usable():
                 return
             proc = self._start()
             if proc is None or proc.stdin is None:
                 return
-            self._submitted.update(batch)
-            self._pending.append(batch)
-        # Not under the mutex: the reader thread must be free to drain the worker's answers
-        # while a long batch fills the pipe.
+            self._pending.append(key)
+        # Not under the mutex: the reader thread must be free to file the worker's answers
+        # while a long request fills the pipe.
         with self._sending:
             try:
                 _send(proc.stdin, batch)
-            except (OSError, ValueError):
+            except (OSError, ValueError, pickle.PicklingError):
                 with self._mutex:
                     self._fail()
 
-    def take(self, job: RewriteJob, data: bytes) -> RewriteResult | None:
-        """The worker's result of ``job`` if it rewrote exactly ``data``; else None (the
-        caller rewrites). Waits for a job the worker still owes."""
+    def take(self, key: Hashable, call: Rewrite, data: bytes) -> RewriteResult | None:
+        """The worker's result of ``call`` on exactly ``data`` in batch ``key``; None when it
+        has none (the caller rewrites). Waits for a batch the worker still owes."""
         from .rewrite import RewriteResult
 
         with self._mutex:
-            if job not in self._submitted or os.getpid() != self._pid:
+            if os.getpid() != self._pid:
                 return None
-            if not self._mutex.wait_for(lambda: job in self._done or self._dead, WAIT_SECONDS):
+            if key in self._pending and not self._mutex.wait_for(
+                lambda: key not in self._pending, WAIT_SECONDS
+            ):
                 self._fail()  # stuck: never wait for it again
-            answer = self._done.pop(job, None)
-            self._submitted.discard(job)
+            answer = self._done.get(key, {}).pop(call, None)
         if answer is None or answer[0] != _digest(data):
             return None
         return RewriteResult(answer[1], answer[2], answer[3])
 
+    def rewriter(self, key: Hashable) -> Rewriter:
+        """A :data:`Rewriter` taking batch ``key``'s results, rewriting here what it lacks."""
+
+        def rewrite(call: Rewrite, data: bytes) -> RewriteResult:
+            return self.take(key, call, data) or call.run(data)
+
+        return rewrite
+
     def close(self) -> None:
         """Stop the worker (what it still owes is dropped)."""
         with self._mutex:
-            self._dead = True
-            self._mutex.notify_all()
+            self._fail()
             proc, self._proc = self._proc, None
         if proc is not None:
             _stop(proc)
@@ -210,7 +243,7 @@ class RewriteAhead:
         root = str(Path(__file__).resolve().parent.parent)
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _BOOT, root],
+                [sys.executable, "-I", "-S", "-c", _BOOT, root, *sys.path],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -228,11 +261,10 @@ class RewriteAhead:
     def _store(self, answers: object) -> None:
         """File the worker's answers to its oldest pending batch."""
         with self._mutex:
-            batch = self._pending.pop(0) if self._pending else ()
-            if not isinstance(answers, tuple) or not batch or len(answers) != len(batch):
+            if not isinstance(answers, dict) or not self._pending:
                 self._fail()
                 return
-            self._done.update(zip(batch, answers, strict=True))
+            self._done[self._pending.pop(0)] = answers
             self._mutex.notify_all()
 
     def _gone(self) -> None:
@@ -276,3 +308,49 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.stdin.close()
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         proc.wait(timeout=5)
+
+
+#: Items a run does before it rewrites ahead (a run that rebuilds or pulls one or two
+#: micro-packages never starts a worker), and how many items the worker works ahead.
+AHEAD_AFTER = 2
+AHEAD_ITEMS = 3
+
+
+class Lookahead:
+    """Rewriting ahead for one run of ordered items (the entries of a ``--all`` run).
+
+    Once the run has started ``AHEAD_AFTER`` items, each item it starts hands the worker the
+    batches of the next ``AHEAD_ITEMS`` (``batch_of`` gives an item's batch, None when it has
+    none); the worker is stopped when the run's last item is done. Thread-safe.
+    """
+
+    def __init__(
+        self, keys: Sequence[Hashable], batch_of: Callable[[Hashable], Batch | None]
+    ) -> None:
+        self.keys = tuple(keys)
+        self._batch_of = batch_of
+        self._positions = {key: i for i, key in enumerate(self.keys)}
+        self._mutex = threading.Lock()
+        self._started = 0
+        self._ahead: RewriteAhead | None = None
+
+    def start(self, key: Hashable) -> Rewriter:
+        """The :data:`Rewriter` for item ``key``, which the run starts now."""
+        with self._mutex:
+            self._started += 1
+            if self._started <= AHEAD_AFTER or not worker_allowed():
+                return run_rewrite
+            if self._ahead is None:
+                self._ahead = RewriteAhead()
+            ahead = self._ahead
+            start = self._positions.get(key, len(self.keys)) + 1
+        for upcoming in self.keys[start : start + AHEAD_ITEMS]:
+            batch = self._batch_of(upcoming)
+            if batch is not None:
+                ahead.submit(upcoming, batch)
+        return ahead.rewriter(key)
+
+    def done(self, key: Hashable) -> None:
+        """Item ``key`` is rewritten: after the run's last item, stop the worker."""
+        if self._ahead is not None and self.keys and key == self.keys[-1]:
+            self._ahead.close()

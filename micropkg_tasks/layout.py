@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .ahead import Rewrite, Rewriter, run_rewrite
 from .collect import is_skipped
 from .errors import ManifestError, PullError
 from .journal import relative_paths
@@ -63,9 +64,16 @@ class Layout:
     warnings: list[str]
 
 
-def lay_out(project: Project, entry: PullEntry, contents: SdistContents, lock: Lock) -> Layout:
-    """Map the read sdist onto project paths, with imports rewritten."""
-    from .rewrite import rewrite_source, submodule_names
+def lay_out(
+    project: Project,
+    entry: PullEntry,
+    contents: SdistContents,
+    lock: Lock,
+    *,
+    rewrite: Rewriter = run_rewrite,
+) -> Layout:
+    """Map the read sdist onto project paths, with imports rewritten (through ``rewrite``)."""
+    from .rewrite import submodule_names
 
     package = contents.package
     name = target_name(entry, package)
@@ -91,30 +99,25 @@ def lay_out(project: Project, entry: PullEntry, contents: SdistContents, lock: L
         rel for rel, _ in files if not rel.startswith("config/") or rel.endswith(".py")
     )
 
-    def add(target: Path, item: SdistFile, rel: str, rewrite: bool) -> None:
+    def add(target: Path, item: SdistFile, rel: str, code: bool) -> None:
         if item.executable:
             executable.add(target)
-        if not (rewrite and rel.endswith(".py")):
+        if not (code and rel.endswith(".py")):
             writes[target] = item.data  # a large file stays a file: streamed when staged
             return
-        result = rewrite_source(
-            item.read(),
-            package,
-            new_import,
-            filename=rel_of(target),
-            submodules=submodules,
-        )
+        call = Rewrite(package, new_import, rel_of(target), submodules=submodules)
+        result = rewrite(call, item.read())
         writes[target] = result.text
         warnings.extend(result.warnings)
 
     for rel, item in files:
         if rel.startswith("config/") and not rel.endswith(".py"):
             config_rel = config_file_name(rel[len("config/") :], package, entry.alias)
-            add(conf_root / config_rel, item, rel, rewrite=False)
+            add(conf_root / config_rel, item, rel, code=False)
         else:
             if rel.startswith("config/"):
                 config_code.append(rel)
-            add(code_root / rel, item, rel, rewrite=True)
+            add(code_root / rel, item, rel, code=True)
     if config_code:
         warnings.append(
             f"'{package}/config/' holds Python files; they were installed as code in "
@@ -124,7 +127,7 @@ def lay_out(project: Project, entry: PullEntry, contents: SdistContents, lock: L
     if "tests" in contents.folders:
         for rel, item in contents.under("tests"):
             if not is_skipped(rel):
-                add(tests_root / rel, item, rel, rewrite=True)
+                add(tests_root / rel, item, rel, code=True)
         for init in _intermediate_inits(
             project, tests_root.parent, project.tests_dir.parent, owned
         ):

@@ -31,6 +31,7 @@ from doit.loader import load_tasks
 from doit.tools import config_changed
 
 from . import __version__
+from .ahead import Batch, Lookahead
 from .collect import ConfigIndex
 from .errors import MicropkgError
 from .journal import recovered_lock
@@ -194,6 +195,8 @@ def _run_pull(
     markers: bool,
     timeout: float | None,
     run_id: str,
+    lookahead: Lookahead,
+    key: str,
 ) -> dict[str, Any] | TaskFailed:
     from .messages import markers_message, pull_message
     from .pull import pull
@@ -207,9 +210,12 @@ def _run_pull(
             lock_file=lock_file,
             markers=markers,
             timeout=timeout,
+            rewrite=lookahead.start(key),
         )
     except MicropkgError as exc:
         return TaskFailed(str(exc))
+    finally:
+        lookahead.done(key)
     if result.plan.marked:  # written, but not done: the next run pulls again
         return TaskFailed(markers_message(result.plan))
     return {
@@ -382,7 +388,9 @@ def pull_task_name(entry: PullEntry) -> str:
     return ".".join((*parts, base)) if parts else base
 
 
-def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
+def _pull_task(
+    ctx: TaskContext, entry: PullEntry, name: str, lookahead: Lookahead
+) -> dict[str, Any]:
     from .sources import is_remote, local_path, public_url, source_kind
 
     project = ctx.project
@@ -397,7 +405,17 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
         "actions": [
             (
                 _run_pull,
-                [project, entry, ctx.force, ctx.lock_file, ctx.markers, ctx.timeout, ctx.run_id],
+                [
+                    project,
+                    entry,
+                    ctx.force,
+                    ctx.lock_file,
+                    ctx.markers,
+                    ctx.timeout,
+                    ctx.run_id,
+                    lookahead,
+                    name,
+                ],
             )
         ],
         "uptodate": uptodate,
@@ -417,14 +435,27 @@ def _pull_task(ctx: TaskContext, entry: PullEntry, name: str) -> dict[str, Any]:
 def pull_tasks(ctx: TaskContext) -> Iterator[dict[str, Any]]:
     """One doit sub-task per selected pull entry."""
     yield {"name": None, "doc": "Pull micro-packages listed in the pull manifest."}
-    entries = ctx.manifest.pull
+    named: dict[str, PullEntry] = {}
     seen: dict[str, int] = {}
-    for entry in entries:
+    for entry in ctx.manifest.pull:
         name = pull_task_name(entry)
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name}_{seen[name]}"
-        yield _pull_task(ctx, entry, name)
+        named[name] = entry
+    lookahead = Lookahead(list(named), lambda name: _sdist_batch(ctx, named[str(name)]))
+    for name, entry in named.items():
+        yield _pull_task(ctx, entry, name, lookahead)
+
+
+def _sdist_batch(ctx: TaskContext, entry: PullEntry) -> Batch | None:
+    """What the worker can rewrite ahead of ``entry``'s pull: a local sdist's files."""
+    from .pull import SdistBatch
+    from .sources import local_path, source_kind
+
+    if source_kind(entry.source, ctx.project.root) != "local":
+        return None
+    return SdistBatch(ctx.project, entry, local_path(entry.source, ctx.project.root))
 
 
 def build_reqs_task(project: Project, run_id: str) -> dict[str, Any]:

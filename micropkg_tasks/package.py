@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .ahead import RewriteAhead, RewriteJob
+from .ahead import MAX_FILE, Lookahead, Rewrite, Rewriter
 from .collect import Collected, ConfigIndex, collect, read_version
 from .errors import PackageError
 from .fsutil import atomic_write
@@ -91,10 +91,9 @@ def plan_package(
     )
 
 
-def _rewrite_job(project: Project, plan: PackagePlan, path: Path, rel: str) -> RewriteJob:
+def _rewrite_call(project: Project, plan: PackagePlan, path: Path, rel: str) -> Rewrite:
     """How the ``.py`` file ``path`` (``rel`` in its group) of ``plan`` is rewritten."""
-    return RewriteJob(
-        str(path),
+    return Rewrite(
         f"{project.package_name}.{plan.entry.module_path}",
         plan.name,
         project.rel(path),
@@ -103,15 +102,34 @@ def _rewrite_job(project: Project, plan: PackagePlan, path: Path, rel: str) -> R
     )
 
 
-def _python_jobs(project: Project, plan: PackagePlan) -> list[RewriteJob]:
-    """The rewrites of every ``.py`` file of ``plan``'s code and tests."""
+@dataclass(frozen=True)
+class _FilesBatch:
+    """The rewrites of a plan's ``.py`` files, which the worker reads from disk."""
+
+    files: tuple[tuple[Path, Rewrite], ...]
+
+    def rewrite(self, rewriter: Rewriter) -> None:
+        """Rewrite each file through ``rewriter`` (the too large and unreadable skipped)."""
+        for path, call in self.files:
+            try:
+                with path.open("rb") as stream:
+                    data = stream.read(MAX_FILE + 1)
+            except OSError:
+                continue
+            if len(data) <= MAX_FILE:
+                rewriter(call, data)
+
+
+def _files_batch(project: Project, plan: PackagePlan) -> _FilesBatch:
     groups = (plan.collected.code, plan.collected.tests)
-    return [
-        _rewrite_job(project, plan, path, rel)
-        for group in groups
-        for path, rel in group
-        if rel.endswith(".py")
-    ]
+    return _FilesBatch(
+        tuple(
+            (path, _rewrite_call(project, plan, path, rel))
+            for group in groups
+            for path, rel in group
+            if rel.endswith(".py")
+        )
+    )
 
 
 def _rewrite_group(
@@ -119,7 +137,7 @@ def _rewrite_group(
     prefix: str,
     project: Project,
     plan: PackagePlan,
-    ahead: RewriteAhead | None,
+    rewriter: Rewriter,
     members: dict[str, bytes | Path],
     warnings: list[str],
 ) -> None:
@@ -127,9 +145,7 @@ def _rewrite_group(
         if not rel.endswith(".py"):
             members[f"{prefix}{rel}"] = path  # streamed by the writer, never held whole
             continue
-        job = _rewrite_job(project, plan, path, rel)
-        data = path.read_bytes()
-        result = (ahead.take(job, data) if ahead is not None else None) or job.run(data)
+        result = rewriter(_rewrite_call(project, plan, path, rel), path.read_bytes())
         warnings.extend(result.warnings)
         members[f"{prefix}{rel}"] = result.text
 
@@ -154,15 +170,17 @@ def build_package(
     micropkg_name = entry.module_path.rsplit(".", 1)[-1]
     requirements = plan.requirements
     run = run or PackageRun.of([plan])
+    key = entry.module_path
+    lookahead = run.lookahead(project)
     try:
-        ahead = run.rewrite_ahead(project, plan)
+        rewriter = lookahead.start(key)
         members: dict[str, bytes | Path] = {}
         warnings: list[str] = []
-        _rewrite_group(plan.collected.code, f"{name}/", project, plan, ahead, members, warnings)
+        _rewrite_group(plan.collected.code, f"{name}/", project, plan, rewriter, members, warnings)
         members.setdefault(f"{name}/__init__.py", b"")
-        _rewrite_group(plan.collected.tests, "tests/", project, plan, ahead, members, warnings)
+        _rewrite_group(plan.collected.tests, "tests/", project, plan, rewriter, members, warnings)
     finally:
-        run.rewritten(plan)
+        lookahead.done(key)
     if any(rel.startswith("config/") for _, rel in plan.collected.code):
         warnings.append(
             f"{project.rel(plan.collected.code_dir / 'config')}: a pull installs "
@@ -208,12 +226,6 @@ def _is_version(text: str) -> bool:
     return True
 
 
-#: Entries a run builds before rewriting ahead in a worker process (a run that rebuilds one
-#: or two edited entries never starts one), and how many entries the worker works ahead.
-AHEAD_AFTER = 2
-AHEAD_ENTRIES = 3
-
-
 @dataclass
 class PackageRun:
     """What the entries of one package run share.
@@ -221,17 +233,15 @@ class PackageRun:
     ``targets``: every tarball the run's entries produce (built now or up to date), which no
     entry may remove as stale: two entries that swap aliases each keep the other's tarball.
     Each destination folder is listed once per run, not once per entry. ``plans``: the run's
-    entries in the order doit builds them; once a run has built ``AHEAD_AFTER`` of them, a
-    worker process rewrites the Python files of the next ones ahead of need
-    (:mod:`.ahead`).
+    entries in the order doit builds them, whose Python files a worker process rewrites ahead
+    of need once the run has built a few (:mod:`.ahead`).
     """
 
     targets: frozenset[Path]
     plans: tuple[PackagePlan, ...] = ()
     _tarballs: dict[Path, dict[str, set[str]]] = field(default_factory=dict)
     _mutex: threading.Lock = field(default_factory=threading.Lock)
-    _built: int = 0
-    _ahead: RewriteAhead | None = None
+    _lookahead: Lookahead | None = None
 
     @classmethod
     def of(cls, plans: Iterable[PackagePlan]) -> PackageRun:
@@ -239,29 +249,15 @@ class PackageRun:
         plans = tuple(plans)
         return cls(frozenset(Path(p.target) for p in plans if not p.remote), plans)
 
-    @functools.cached_property
-    def _positions(self) -> dict[str, int]:
-        return {plan.entry.module_path: i for i, plan in enumerate(self.plans)}
-
-    def rewrite_ahead(self, project: Project, plan: PackagePlan) -> RewriteAhead | None:
-        """The worker to take ``plan``'s rewrites from (None: rewrite here), after handing it
-        the next entries' rewrites."""
+    def lookahead(self, project: Project) -> Lookahead:
+        """The run's rewriting ahead (:mod:`.ahead`), keyed by module path."""
         with self._mutex:
-            self._built += 1
-            if self._built <= AHEAD_AFTER:
-                return self._ahead
-            if self._ahead is None:
-                self._ahead = RewriteAhead()
-            ahead = self._ahead
-            start = self._positions.get(plan.entry.module_path, len(self.plans)) + 1
-        for upcoming in self.plans[start : start + AHEAD_ENTRIES]:
-            ahead.submit(_python_jobs(project, upcoming))
-        return ahead
-
-    def rewritten(self, plan: PackagePlan) -> None:
-        """``plan``'s files are rewritten: after the run's last entry, stop the worker."""
-        if self._ahead is not None and self.plans and plan.entry == self.plans[-1].entry:
-            self._ahead.close()
+            if self._lookahead is None:
+                plans = {plan.entry.module_path: plan for plan in self.plans}
+                self._lookahead = Lookahead(
+                    list(plans), lambda key: _files_batch(project, plans[str(key)])
+                )
+            return self._lookahead
 
     def tarballs(self, folder: Path, name: str) -> list[Path]:
         """Our tarballs of distribution ``name`` in ``folder`` (other versions included)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import journal, limits
+from .ahead import Rewriter, run_rewrite
 from .errors import ConflictError, MicropkgError, PullError
 from .fsutil import Scratch, folder_lock, sha256_bytes, sha256_file, sha256_of
 from .layout import Content, keep_packages, lay_out
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PullPlan",
     "PullResult",
+    "SdistBatch",
     "StatusRow",
     "apply_plan",
     "commit",
@@ -221,14 +223,15 @@ def _plan(
     lock: Lock,
     force: bool,
     markers: bool,
+    rewrite: Rewriter = run_rewrite,
 ) -> PullPlan:
-    """:func:`plan_pull` of an extracted sdist."""
+    """:func:`plan_pull` of an extracted sdist (imports rewritten through ``rewrite``)."""
     from .merge import has_conflict_markers
     from .merging import FileMerger, merge_requirements_3way
     from .pulled import read_pulled
     from .requirements import canonical
 
-    layout = lay_out(project, entry, contents, lock)
+    layout = lay_out(project, entry, contents, lock, rewrite=rewrite)
     module, writes, warnings = layout.module, layout.writes, layout.warnings
     journal.folders_to_create(project.root, writes)  # a file where a folder must go: error
     rel_of = journal.relative_paths(project.root, project.rel)
@@ -647,13 +650,15 @@ def pull(
     also: Callable[[PullPlan], dict[Path, bytes]] | None = None,
     lock_file: LockFile | None = None,
     timeout: float | None = None,
+    rewrite: Rewriter = run_rewrite,
 ) -> PullResult:
     """Fetch ``entry.source`` and pull it into ``project`` (one crash-safe transaction), 3-way
     merging local edits; the pulled sdist is kept in the cache (the base of the next upgrade).
 
     ``also`` gives, from the plan, more files to write in the same transaction. Pass
     the run's ``lock_file`` when pulling several entries: the lock is then parsed once, and
-    each pull records its entry in the lock as it is when the pull commits.
+    each pull records its entry in the lock as it is when the pull commits. ``rewrite``
+    rewrites the imports (a run's :class:`~micropkg_tasks.ahead.Lookahead` gives one).
     """
     lock_file = lock_file or LockFile(project)
     with Scratch("micropkg-pull-") as scratch:
@@ -666,13 +671,45 @@ def pull(
         with lock_file.mutex, _one_pull_at_a_time(project):
             lock = lock_file.current()
             plan = _plan(
-                project, entry, contents, fetched.sha256, lock=lock, force=force, markers=markers
+                project,
+                entry,
+                contents,
+                fetched.sha256,
+                lock=lock,
+                force=force,
+                markers=markers,
+                rewrite=rewrite,
             )
             plan = dataclasses.replace(plan, remote_key=fetched.ukey)
             result = apply_plan(project, plan, lock, also=also(plan) if also else None)
             lock_file.written(lock, plan.lock_entry)
             _keep_in_cache(project, fetched.path, fetched.sha256, lock, plan)
     return result
+
+
+def _no_large_files() -> Path:
+    raise PullError("a large file: read by the main process")
+
+
+@dataclass(frozen=True)
+class SdistBatch:
+    """The rewrites of pulling the local sdist ``archive`` (done ahead by :mod:`.ahead`'s
+    worker; an sdist with a large file is left to the main process)."""
+
+    project: Project
+    entry: PullEntry
+    archive: Path
+
+    def rewrite(self, rewriter: Rewriter) -> None:
+        """Lay the sdist out as a pull would, rewriting through ``rewriter``."""
+        from .sdist_reader import read_sdist
+
+        caps = limits.project_limits(self.project.pyproject)
+        contents = read_sdist(
+            self.archive, _no_large_files, max_bytes=caps.max_size, max_members=caps.max_members
+        )
+        # The lock only decides which __init__.py files a pull adds, not how files read.
+        lay_out(self.project, self.entry, contents, Lock(), rewrite=rewriter)
 
 
 def _keep_in_cache(

@@ -16,8 +16,8 @@ from faults import assert_no_litter, micropkg, snapshot, start
 from projects import add_pipeline, make_project, write
 
 from micropkg_tasks import ahead as ahead_mod
-from micropkg_tasks.ahead import RewriteAhead, RewriteJob
-from micropkg_tasks.package import AHEAD_AFTER
+from micropkg_tasks.ahead import AHEAD_AFTER, Rewrite, RewriteAhead
+from micropkg_tasks.package import _FilesBatch
 from micropkg_tasks.rewrite import rewrite_source
 
 N = 8
@@ -103,14 +103,14 @@ def test_package_all_uses_the_workers_rewrites_and_writes_the_same_bytes(
     for folder in ("dist", ".micropkg"):
         subprocess.run(["rm", "-rf", str(root / folder)], check=True)
     monkeypatch.delenv(ahead_mod.ENV_VAR)
-    taken: list[RewriteJob] = []
+    taken: list[Rewrite] = []
     real_take = RewriteAhead.take
 
-    def spy_take(self: RewriteAhead, job: RewriteJob, data: bytes) -> object:
-        result = real_take(self, job, data)
+    def spy_take(self: RewriteAhead, key: object, call: Rewrite, data: bytes) -> object:
+        result = real_take(self, key, call, data)
         if result is not None:
-            taken.append(job)
-            assert result == job.run(data)
+            taken.append(call)
+            assert result == call.run(data)
         return result
 
     monkeypatch.setattr(RewriteAhead, "take", spy_take)
@@ -118,11 +118,65 @@ def test_package_all_uses_the_workers_rewrites_and_writes_the_same_bytes(
     assert helped.code == 0, helped.err
     assert len(started) == 1
     # Entries after the first AHEAD_AFTER + 1 are rewritten ahead: their every .py file.
-    assert {job.new for job in taken} == {f"p{i}" for i in range(AHEAD_AFTER + 1, N)}
+    assert {call.new for call in taken} == {f"p{i}" for i in range(AHEAD_AFTER + 1, N)}
     assert _tarballs(root) == expected
     assert (helped.out, helped.err) == (alone.out, alone.err)  # the same warnings, in order
     assert "broken.py:2: not valid Python" in helped.err
     assert started[0].wait(timeout=10) is not None  # stopped after the run's last entry
+
+
+def _pull_project(tmp_path: Path, tarballs: list[Path]) -> Path:
+    """A fresh project pulling ``tarballs`` (one under an alias, one into a sub-folder)."""
+    lines = []
+    for i, tarball in enumerate(tarballs):
+        options = {1: 'alias = "renamed"', 4: 'destination = "pipelines"'}.get(i, "")
+        lines.append(f'"{tarball}" = {{{options}}}\n')
+    return make_project(
+        tmp_path / "dest",
+        "dest_pkg",
+        manifest="[tool.kedro.micropkg.pull]\n" + "".join(lines),
+    )
+
+
+def test_pull_all_uses_the_workers_rewrites_and_writes_the_same_files(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _project(tmp_path / "proj")
+    assert micropkg(source, "package", "--all").code == 0
+    tarballs = sorted((source / "dist").glob("*.tar.gz"))
+    assert len(tarballs) == N
+
+    dest = _pull_project(tmp_path, tarballs)
+    alone = micropkg(dest, "pull", "--all", env={ahead_mod.ENV_VAR: "0"})
+    assert alone.code == 0, alone.err
+    expected = snapshot(dest)
+    assert "src/dest_pkg/renamed/extra.py" in expected
+    assert "src/dest_pkg/pipelines/p4/nodes.py" in expected
+
+    subprocess.run(["rm", "-rf", str(dest)], check=True)
+    dest = _pull_project(tmp_path, tarballs)
+    monkeypatch.chdir(dest)
+    taken: list[str] = []
+    real_take = RewriteAhead.take
+
+    def spy_take(self: RewriteAhead, key: object, call: Rewrite, data: bytes) -> object:
+        result = real_take(self, key, call, data)
+        if result is not None:
+            taken.append(call.new)
+            assert result == call.run(data)
+        return result
+
+    monkeypatch.setattr(RewriteAhead, "take", spy_take)
+    helped = cli("pull", "--all")
+    assert helped.code == 0, helped.err
+    # Entries after the first AHEAD_AFTER + 1 are rewritten ahead: each .py file (6 of code,
+    # 2 of tests).
+    assert len(taken) == 8 * (N - AHEAD_AFTER - 1)
+    assert set(taken) == {
+        f"dest_pkg.{'pipelines.' if i == 4 else ''}p{i}" for i in range(AHEAD_AFTER + 1, N)
+    }
+    assert snapshot(dest) == expected
+    assert (helped.out, helped.err) == (alone.out, alone.err)
 
 
 def test_parallel_doit_threads_share_one_worker(tmp_path: Path) -> None:
@@ -137,24 +191,23 @@ def test_parallel_doit_threads_share_one_worker(tmp_path: Path) -> None:
     assert _tarballs(root) == expected
 
 
-def _job(path: Path) -> RewriteJob:
-    return RewriteJob(str(path), "demo_proj.pipelines.p0", "p0", "nodes.py", "demo_proj", 0)
-
-
+CALL = Rewrite("demo_proj.pipelines.p0", "p0", "nodes.py", "demo_proj", 0)
 SOURCE = b"from demo_proj.pipelines.p0 import nodes\n"
+
+
+def _batch(path: Path) -> _FilesBatch:
+    return _FilesBatch(((path, CALL),))
 
 
 def test_a_result_is_used_only_for_the_bytes_the_worker_read(tmp_path: Path) -> None:
     path = write(tmp_path / "nodes.py", SOURCE.decode())
-    job = _job(path)
     ahead = RewriteAhead()
     try:
-        ahead.submit([job])
+        ahead.submit("a", _batch(path))
         edited = SOURCE + b"x = 1\n"  # the file changed after the worker read it
-        assert ahead.take(job, edited) is None
-        ahead.submit([job])
-        result = ahead.take(job, SOURCE)
-        assert result == rewrite_source(
+        assert ahead.take("a", CALL, edited) is None
+        ahead.submit("b", _batch(path))
+        assert ahead.take("b", CALL, SOURCE) == rewrite_source(
             SOURCE,
             "demo_proj.pipelines.p0",
             "p0",
@@ -162,8 +215,13 @@ def test_a_result_is_used_only_for_the_bytes_the_worker_read(tmp_path: Path) -> 
             project_package="demo_proj",
             package_depth=0,
         )
-        assert result is not None and result.text == b"from p0 import nodes\n"
-        assert ahead.take(job, SOURCE) is None  # taken once; not submitted again
+        assert ahead.take("b", CALL, SOURCE) is None  # taken once
+        other = Rewrite("demo_proj.pipelines.p0", "elsewhere", "nodes.py", "demo_proj", 0)
+        ahead.submit("c", _batch(path))
+        assert ahead.take("c", other, SOURCE) is None  # another call: not answered
+        assert ahead.take("never-submitted", CALL, SOURCE) is None
+        rewrite = ahead.rewriter("c")(CALL, SOURCE)
+        assert rewrite.text == b"from p0 import nodes\n"
     finally:
         ahead.close()
 
@@ -172,15 +230,16 @@ def test_a_dead_worker_is_not_waited_for(tmp_path: Path) -> None:
     path = write(tmp_path / "nodes.py", SOURCE.decode())
     ahead = RewriteAhead()
     try:
-        ahead.submit([_job(tmp_path / "missing.py")])  # starts the worker
+        ahead.submit("missing", _batch(tmp_path / "missing.py"))  # starts the worker
         proc = ahead._proc
         assert proc is not None
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        ahead.submit([_job(path)])
+        ahead.submit("late", _batch(path))
         began = time.monotonic()
-        assert ahead.take(_job(path), SOURCE) is None
-        assert ahead.take(_job(tmp_path / "missing.py"), b"") is None
+        assert ahead.take("late", CALL, SOURCE) is None
+        assert ahead.take("missing", CALL, b"") is None
+        assert ahead.rewriter("late")(CALL, SOURCE).text == b"from p0 import nodes\n"
         assert time.monotonic() - began < 5
     finally:
         ahead.close()
