@@ -455,7 +455,7 @@ def _sdist_batch(ctx: TaskContext, entry: PullEntry) -> Batch | None:
 
     if source_kind(entry.source, ctx.project.root) != "local":
         return None
-    return SdistBatch(ctx.project, entry, local_path(entry.source, ctx.project.root))
+    return SdistBatch.of(ctx.project, entry, local_path(entry.source, ctx.project.root))
 
 
 def build_reqs_task(project: Project, run_id: str) -> dict[str, Any]:

@@ -694,19 +694,30 @@ def _no_large_files() -> Path:
 @dataclass(frozen=True)
 class SdistBatch:
     """The rewrites of pulling the local sdist ``archive`` (done ahead by :mod:`.ahead`'s
-    worker; an sdist with a large file is left to the main process)."""
+    worker; an sdist with a large file is left to the main process). Make it with
+    :meth:`of`: what it carries is pickled for each sdist."""
 
     project: Project
+    """The project without its ``pyproject.toml`` (which holds the manifests: N entries)."""
     entry: PullEntry
     archive: Path
+    caps: limits.Limits
+
+    @classmethod
+    def of(cls, project: Project, entry: PullEntry, archive: Path) -> SdistBatch:
+        """The batch of pulling ``archive`` for ``entry`` into ``project``."""
+        caps = limits.project_limits(project.pyproject)
+        return cls(dataclasses.replace(project, pyproject={}), entry, archive, caps)
 
     def rewrite(self, rewriter: Rewriter) -> None:
         """Lay the sdist out as a pull would, rewriting through ``rewriter``."""
         from .sdist_reader import read_sdist
 
-        caps = limits.project_limits(self.project.pyproject)
         contents = read_sdist(
-            self.archive, _no_large_files, max_bytes=caps.max_size, max_members=caps.max_members
+            self.archive,
+            _no_large_files,
+            max_bytes=self.caps.max_size,
+            max_members=self.caps.max_members,
         )
         # The lock only decides which __init__.py files a pull adds, not how files read.
         lay_out(self.project, self.entry, contents, Lock(), rewrite=rewriter)

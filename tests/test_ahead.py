@@ -275,3 +275,23 @@ def test_the_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
     again = micropkg(root, "package", "--all")
     assert again.code == 0, again.err
     assert len(_tarballs(root)) == N
+
+
+def test_what_a_pull_sends_the_worker_does_not_grow_with_the_manifest(tmp_path: Path) -> None:
+    import pickle
+
+    from micropkg_tasks.loader import TaskContext, _sdist_batch
+
+    sizes = []
+    for n in (2, 300):
+        root = make_project(
+            tmp_path / f"n{n}",
+            "dest_pkg",
+            manifest="[tool.kedro.micropkg.pull]\n"
+            + "".join(f'"dist/p{i}-0.1.tar.gz" = {{}}\n' for i in range(n)),
+        )
+        ctx = TaskContext.load(root)
+        batch = _sdist_batch(ctx, ctx.manifest.pull[0])
+        assert batch is not None
+        sizes.append(len(pickle.dumps(batch)))
+    assert sizes[1] - sizes[0] < 100  # the manifest is not sent: only the folder names differ
