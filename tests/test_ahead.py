@@ -179,15 +179,18 @@ def test_pull_all_uses_the_workers_rewrites_and_writes_the_same_files(
     assert (helped.out, helped.err) == (alone.out, alone.err)
 
 
-def test_parallel_doit_threads_share_one_worker(tmp_path: Path) -> None:
-    root = _project(tmp_path / "proj")
+@pytest.mark.parametrize("parallel", ["thread", "process"])
+def test_parallel_doit_runs_write_the_same_tarballs(tmp_path: Path, parallel: str) -> None:
+    # Threads share one worker; each forked doit process starts its own (or none).
+    root = _project(tmp_path / "proj", n=12)
     serial = micropkg(root, "package", "--all", env={ahead_mod.ENV_VAR: "0"})
     assert serial.code == 0, serial.err
     expected = _tarballs(root)
     for folder in ("dist", ".micropkg"):
         subprocess.run(["rm", "-rf", str(root / folder)], check=True)
-    threaded = micropkg(root, "package", "--all", "-n", "2", "-P", "thread")
+    threaded = micropkg(root, "package", "--all", "-n", "2", "-P", parallel)
     assert threaded.code == 0, threaded.err
+    assert threaded.err == serial.err
     assert _tarballs(root) == expected
 
 
