@@ -51,7 +51,8 @@ __all__ = [
 ENV_VAR = "MICROPKG_WORKER"
 #: Files larger than this are rewritten by the main process (never sent through the pipe).
 MAX_FILE = 1024**2
-#: How long the main process waits for a batch the worker owes before doing it itself.
+#: How long the main process waits for the worker to answer anything (it answers each file
+#: as soon as it is rewritten) before it gives up on it and rewrites what it needs itself.
 WAIT_SECONDS = 30.0
 _FRAME = struct.Struct("!I")
 # The worker imports what this process imports: it gets this process's ``sys.path``.
@@ -132,19 +133,36 @@ def _receive(stream: IO[bytes]) -> object:
 
 _Answer = tuple[bytes, bytes, bool, tuple[str, ...]]
 """The worker's answer to one call: (digest of the bytes, text, changed, warnings)."""
+_BATCH_DONE = None
+"""The frame that ends a batch's answers (each answer is a frame of its own)."""
 
 
-def _answers(batch: Batch) -> dict[Rewrite, _Answer]:
-    answers: dict[Rewrite, _Answer] = {}
+class _Gone(Exception):
+    """The main process is gone: the pipe of answers is closed."""
+
+
+def _reply(answers: IO[bytes], frame: object) -> None:
+    try:
+        _send(answers, frame)
+    except OSError as exc:
+        raise _Gone from exc
+
+
+def _answer(batch: Batch, answers: IO[bytes]) -> None:
+    """Do ``batch``, sending each call's answer as soon as it is known, then the end mark."""
 
     def record(call: Rewrite, data: bytes) -> RewriteResult:
         result = call.run(data)
-        answers[call] = (_digest(data), result.text, result.changed, result.warnings)
+        _reply(answers, (call, (_digest(data), result.text, result.changed, result.warnings)))
         return result
 
-    with contextlib.suppress(Exception):  # the main process meets it again, and reports it
+    try:
         batch.rewrite(record)
-    return answers
+    except _Gone:
+        raise
+    except Exception:  # the main process meets it again, and reports it
+        pass
+    _reply(answers, _BATCH_DONE)
 
 
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
@@ -153,11 +171,8 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     while True:
         try:
             batch = _receive(requests)
-        except EOFError:
-            return
-        try:
-            _send(answers, _answers(batch))  # type: ignore[arg-type]
-        except OSError:
+            _answer(batch, answers)  # type: ignore[arg-type]
+        except (EOFError, _Gone):
             return
 
 
@@ -177,6 +192,8 @@ class RewriteAhead:
         self._pending: list[Hashable] = []
         """Keys of the batches sent and not answered yet, in order."""
         self._done: dict[Hashable, dict[Rewrite, _Answer]] = {}
+        self._frames = 0
+        """Frames received: the worker's progress."""
 
     def submit(self, key: Hashable, batch: Batch) -> None:
         """Have the worker do ``batch`` (known as ``key``) unless it was submitted before."""
@@ -204,10 +221,15 @@ class RewriteAhead:
         with self._mutex:
             if os.getpid() != self._pid:
                 return None
-            if key in self._pending and not self._mutex.wait_for(
-                lambda: key not in self._pending, WAIT_SECONDS
-            ):
-                self._fail()  # stuck: never wait for it again
+
+            def known() -> bool:
+                return key not in self._pending or call in self._done.get(key, {})
+
+            while not known():
+                frames = self._frames
+                self._mutex.wait(WAIT_SECONDS)
+                if not known() and self._frames == frames:
+                    self._fail()  # no answer at all for that long: stuck, never wait again
             answer = self._done.get(key, {}).pop(call, None)
         if answer is None or answer[0] != _digest(data):
             return None
@@ -258,13 +280,18 @@ class RewriteAhead:
         thread.start()
         return proc
 
-    def _store(self, answers: object) -> None:
-        """File the worker's answers to its oldest pending batch."""
+    def _store(self, frame: object) -> None:
+        """File one answer of the oldest pending batch, or close that batch."""
         with self._mutex:
-            if not isinstance(answers, dict) or not self._pending:
+            self._frames += 1
+            if not self._pending:
                 self._fail()
-                return
-            self._done[self._pending.pop(0)] = answers
+            elif frame is _BATCH_DONE:
+                self._pending.pop(0)
+            elif isinstance(frame, tuple) and len(frame) == 2:
+                self._done.setdefault(self._pending[0], {})[frame[0]] = frame[1]
+            else:
+                self._fail()
             self._mutex.notify_all()
 
     def _gone(self) -> None:
@@ -282,21 +309,22 @@ class RewriteAhead:
 
 
 def _read_answers(ref: weakref.ref[RewriteAhead], proc: subprocess.Popen[bytes]) -> None:
-    """The reader thread: hand each batch of answers to the owner, until the worker ends."""
+    """The reader thread: hand each frame to the owner, until the worker ends."""
     assert proc.stdout is not None
     with proc.stdout:
         while True:
             try:
-                answers = _receive(proc.stdout)
+                frame = _receive(proc.stdout)
+                ended = False
             except Exception:  # the end of the stream, or not our answers
-                answers = None
+                frame, ended = None, True
             owner = ref()
             if owner is None:
                 return
-            if answers is None:
+            if ended:
                 owner._gone()
                 return
-            owner._store(answers)
+            owner._store(frame)
             del owner
 
 

@@ -248,6 +248,50 @@ def test_a_dead_worker_is_not_waited_for(tmp_path: Path) -> None:
         ahead.close()
 
 
+def test_a_stuck_worker_is_given_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ahead_mod, "WAIT_SECONDS", 0.5)
+    path = write(tmp_path / "nodes.py", SOURCE.decode())
+    ahead = RewriteAhead()
+    try:
+        ahead.submit("first", _batch(tmp_path / "missing.py"))  # starts the worker
+        proc = ahead._proc
+        assert proc is not None
+        proc.send_signal(signal.SIGSTOP)
+        ahead.submit("stuck", _batch(path))
+        began = time.monotonic()
+        assert ahead.take("stuck", CALL, SOURCE) is None
+        assert time.monotonic() - began < 5
+        assert proc.wait(timeout=10) == -signal.SIGKILL  # given up: killed
+        assert ahead.rewriter("stuck")(CALL, SOURCE).text == b"from p0 import nodes\n"
+    finally:
+        ahead.close()
+
+
+def test_a_long_batch_is_waited_for_while_its_answers_come(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each file is answered as soon as it is rewritten: a batch that takes far longer than
+    # WAIT_SECONDS is not given up while answers keep coming.
+    monkeypatch.setattr(ahead_mod, "WAIT_SECONDS", 1.0)
+    lines = "".join(f"from demo_proj.pipelines.p0 import nodes as n{i}\n" for i in range(400))
+    path = write(tmp_path / "big.py", lines)
+    calls = [
+        Rewrite("demo_proj.pipelines.p0", "p0", f"big{i}.py", "demo_proj", 0) for i in range(300)
+    ]
+    ahead = RewriteAhead()
+    try:
+        began = time.monotonic()
+        ahead.submit("long", _FilesBatch(tuple((path, call) for call in calls)))
+        data = path.read_bytes()
+        first = ahead.take("long", calls[0], data)
+        assert first is not None and first.text.startswith(b"from p0 import nodes as n0\n")
+        last = ahead.take("long", calls[-1], data)
+        assert last is not None, "given up while answers were coming"
+        assert time.monotonic() - began > ahead_mod.WAIT_SECONDS  # the batch took longer
+    finally:
+        ahead.close()
+
+
 def test_the_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
     root = _project(tmp_path / "proj")
     # The parent stops itself once a few tarballs are written: the worker has started.
