@@ -192,17 +192,19 @@ class RewriteAhead:
         self._pending: list[Hashable] = []
         """Keys of the batches sent and not answered yet, in order."""
         self._done: dict[Hashable, dict[Rewrite, _Answer]] = {}
+        self._submitted: set[Hashable] = set()
         self._frames = 0
         """Frames received: the worker's progress."""
 
     def submit(self, key: Hashable, batch: Batch) -> None:
         """Have the worker do ``batch`` (known as ``key``) unless it was submitted before."""
         with self._mutex:
-            if key in self._done or key in self._pending or not self._usable():
+            if key in self._submitted or not self._usable():
                 return
             proc = self._start()
             if proc is None or proc.stdin is None:
                 return
+            self._submitted.add(key)
             self._pending.append(key)
         # Not under the mutex: the reader thread must be free to file the worker's answers
         # while a long request fills the pipe.
@@ -215,7 +217,7 @@ class RewriteAhead:
 
     def take(self, key: Hashable, call: Rewrite, data: bytes) -> RewriteResult | None:
         """The worker's result of ``call`` on exactly ``data`` in batch ``key``; None when it
-        has none (the caller rewrites). Waits for a batch the worker still owes."""
+        has none (the caller rewrites). Waits while the worker owes it and keeps answering."""
         from .rewrite import RewriteResult
 
         with self._mutex:

@@ -229,6 +229,22 @@ def test_a_result_is_used_only_for_the_bytes_the_worker_read(tmp_path: Path) -> 
         ahead.close()
 
 
+def test_a_batch_is_done_once(tmp_path: Path) -> None:
+    path = write(tmp_path / "nodes.py", SOURCE.decode())
+    other = Rewrite("demo_proj.pipelines.p0", "elsewhere", "nodes.py", "demo_proj", 0)
+    ahead = RewriteAhead()
+    try:
+        ahead.submit("nothing", _batch(tmp_path / "missing.py"))  # answered with no result
+        assert ahead.take("nothing", CALL, SOURCE) is None  # waits for the batch's end
+        frames = ahead._frames
+        ahead.submit("nothing", _batch(tmp_path / "missing.py"))  # submitted before: skipped
+        ahead.submit("one", _batch(path))
+        assert ahead.take("one", other, SOURCE) is None  # waits for the batch's end
+        assert ahead._frames - frames == 2  # batch "one" only: its answer and its end
+    finally:
+        ahead.close()
+
+
 def test_a_dead_worker_is_not_waited_for(tmp_path: Path) -> None:
     path = write(tmp_path / "nodes.py", SOURCE.decode())
     ahead = RewriteAhead()
