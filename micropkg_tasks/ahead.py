@@ -28,6 +28,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -51,8 +52,8 @@ __all__ = [
 ENV_VAR = "MICROPKG_WORKER"
 #: Files larger than this are rewritten by the main process (never sent through the pipe).
 MAX_FILE = 1024**2
-#: How long the main process waits for the worker to answer anything (it answers each file
-#: as soon as it is rewritten) before it gives up on it and rewrites what it needs itself.
+#: How long the main process waits for the worker to answer anything (a long batch is
+#: answered in parts as it goes) before it gives up on it and rewrites what it needs itself.
 WAIT_SECONDS = 30.0
 _FRAME = struct.Struct("!I")
 # The worker imports what this process imports: it gets this process's ``sys.path``.
@@ -133,8 +134,10 @@ def _receive(stream: IO[bytes]) -> object:
 
 _Answer = tuple[bytes, bytes, bool, tuple[str, ...]]
 """The worker's answer to one call: (digest of the bytes, text, changed, warnings)."""
-_BATCH_DONE = None
-"""The frame that ends a batch's answers (each answer is a frame of its own)."""
+_Frame = tuple[list[tuple[Rewrite, _Answer]], bool]
+"""What the worker sends: answers of the oldest batch it owes, and whether that batch is done.
+A batch is answered in one frame, or in one frame per ``FLUSH_SECONDS`` while it lasts."""
+FLUSH_SECONDS = 0.05
 
 
 class _Gone(Exception):
@@ -149,11 +152,18 @@ def _reply(answers: IO[bytes], frame: object) -> None:
 
 
 def _answer(batch: Batch, answers: IO[bytes]) -> None:
-    """Do ``batch``, sending each call's answer as soon as it is known, then the end mark."""
+    """Do ``batch``: send its answers, then (with the last ones) that it is done."""
+    ready: list[tuple[Rewrite, _Answer]] = []
+    flushed = time.monotonic()
 
     def record(call: Rewrite, data: bytes) -> RewriteResult:
+        nonlocal flushed
         result = call.run(data)
-        _reply(answers, (call, (_digest(data), result.text, result.changed, result.warnings)))
+        ready.append((call, (_digest(data), result.text, result.changed, result.warnings)))
+        if time.monotonic() - flushed > FLUSH_SECONDS:  # a long batch: show progress
+            _reply(answers, (ready[:], False))
+            ready.clear()
+            flushed = time.monotonic()
         return result
 
     try:
@@ -162,7 +172,7 @@ def _answer(batch: Batch, answers: IO[bytes]) -> None:
         raise
     except Exception:  # the main process meets it again, and reports it
         pass
-    _reply(answers, _BATCH_DONE)
+    _reply(answers, (ready, True))
 
 
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
@@ -283,17 +293,19 @@ class RewriteAhead:
         return proc
 
     def _store(self, frame: object) -> None:
-        """File one answer of the oldest pending batch, or close that batch."""
+        """File answers of the oldest pending batch, and close it when the frame says so."""
         with self._mutex:
             self._frames += 1
-            if not self._pending:
+            answers: list[tuple[Rewrite, _Answer]]
+            done: bool
+            try:
+                answers, done = frame  # type: ignore[misc]
+                self._done.setdefault(self._pending[0], {}).update(answers)
+            except (TypeError, ValueError, IndexError):
                 self._fail()
-            elif frame is _BATCH_DONE:
-                self._pending.pop(0)
-            elif isinstance(frame, tuple) and len(frame) == 2:
-                self._done.setdefault(self._pending[0], {})[frame[0]] = frame[1]
             else:
-                self._fail()
+                if done:
+                    self._pending.pop(0)
             self._mutex.notify_all()
 
     def _gone(self) -> None:
