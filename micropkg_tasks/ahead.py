@@ -144,7 +144,7 @@ class _Gone(Exception):
     """The main process is gone: the pipe of answers is closed."""
 
 
-def _reply(answers: IO[bytes], frame: object) -> None:
+def _reply(answers: IO[bytes], frame: _Frame) -> None:
     try:
         _send(answers, frame)
     except OSError as exc:

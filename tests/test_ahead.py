@@ -245,19 +245,24 @@ def test_a_batch_is_done_once(tmp_path: Path) -> None:
         ahead.close()
 
 
+def _signal_worker(ahead: RewriteAhead, tmp_path: Path, signum: int) -> subprocess.Popen[bytes]:
+    """Start ``ahead``'s worker (batch "first": a file it cannot read) and send it ``signum``."""
+    ahead.submit("first", _batch(tmp_path / "missing.py"))
+    proc = ahead._proc
+    assert proc is not None
+    proc.send_signal(signum)
+    return proc
+
+
 def test_a_dead_worker_is_not_waited_for(tmp_path: Path) -> None:
     path = write(tmp_path / "nodes.py", SOURCE.decode())
     ahead = RewriteAhead()
     try:
-        ahead.submit("missing", _batch(tmp_path / "missing.py"))  # starts the worker
-        proc = ahead._proc
-        assert proc is not None
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        _signal_worker(ahead, tmp_path, signal.SIGKILL).wait(timeout=10)
         ahead.submit("late", _batch(path))
         began = time.monotonic()
         assert ahead.take("late", CALL, SOURCE) is None
-        assert ahead.take("missing", CALL, b"") is None
+        assert ahead.take("first", CALL, b"") is None
         assert ahead.rewriter("late")(CALL, SOURCE).text == b"from p0 import nodes\n"
         assert time.monotonic() - began < 5
     finally:
@@ -269,10 +274,7 @@ def test_a_stuck_worker_is_given_up(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path = write(tmp_path / "nodes.py", SOURCE.decode())
     ahead = RewriteAhead()
     try:
-        ahead.submit("first", _batch(tmp_path / "missing.py"))  # starts the worker
-        proc = ahead._proc
-        assert proc is not None
-        proc.send_signal(signal.SIGSTOP)
+        proc = _signal_worker(ahead, tmp_path, signal.SIGSTOP)
         ahead.submit("stuck", _batch(path))
         began = time.monotonic()
         assert ahead.take("stuck", CALL, SOURCE) is None
