@@ -56,7 +56,8 @@ MAX_FILE = 1024**2
 #: answered in parts as it goes) before it gives up on it and rewrites what it needs itself.
 WAIT_SECONDS = 30.0
 _FRAME = struct.Struct("!I")
-# The worker imports what this process imports: it gets this process's ``sys.path``.
+# The worker imports what this process imports: it gets the folder this package came from,
+# then this process's ``sys.path``.
 _BOOT = (
     "import sys; sys.path[:0] = sys.argv[1:]; "
     "from micropkg_tasks.ahead import serve; serve(sys.stdin.buffer, sys.stdout.buffer)"
@@ -221,7 +222,8 @@ class RewriteAhead:
         with self._sending:
             try:
                 _send(proc.stdin, batch)
-            except (OSError, ValueError, pickle.PicklingError):
+            # AttributeError and TypeError: what pickle raises for a local or unpicklable object
+            except (OSError, ValueError, pickle.PicklingError, AttributeError, TypeError):
                 with self._mutex:
                     self._fail()
 
@@ -380,7 +382,7 @@ class Lookahead:
         """The :data:`Rewriter` for item ``key``, which the run starts now."""
         with self._mutex:
             self._started += 1
-            if self._started <= AHEAD_AFTER or not worker_allowed():
+            if self._started <= AHEAD_AFTER:
                 return run_rewrite
             if self._ahead is None:
                 self._ahead = RewriteAhead()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -265,6 +266,32 @@ def test_a_dead_worker_is_not_waited_for(tmp_path: Path) -> None:
         assert ahead.take("first", CALL, b"") is None
         assert ahead.rewriter("late")(CALL, SOURCE).text == b"from p0 import nodes\n"
         assert time.monotonic() - began < 5
+    finally:
+        ahead.close()
+
+
+def test_a_worker_that_cannot_start_or_be_sent_its_work_is_done_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "nodes.py", SOURCE.decode())
+    expected = CALL.run(SOURCE)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    cannot_start = RewriteAhead()
+    cannot_start.submit("one", _batch(path))
+    assert cannot_start._proc is None
+    assert cannot_start.take("one", CALL, SOURCE) is None
+    assert cannot_start.rewriter("one")(CALL, SOURCE) == expected
+    monkeypatch.undo()
+
+    ahead = RewriteAhead()
+    try:
+        ahead.submit("first", _batch(path))  # starts the worker
+        proc = ahead._proc
+        assert proc is not None
+        ahead.submit("unpicklable", lambda: None)  # type: ignore[arg-type]
+        assert ahead.take("unpicklable", CALL, SOURCE) is None
+        assert proc.wait(timeout=10) == -signal.SIGKILL  # given up: killed
+        assert ahead.rewriter("first")(CALL, SOURCE) == expected
     finally:
         ahead.close()
 
