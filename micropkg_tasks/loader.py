@@ -352,7 +352,7 @@ def package_tasks(
     yield {"name": None, "doc": "Package micro-packages listed in the package manifest."}
     digest = templates_digest()
     plans = ctx.package_plans(selection)
-    run = PackageRun.of(plan for plan, _ in plans)
+    run = PackageRun.of(ctx.project, (plan for plan, _ in plans))
     for plan, all_mode in plans:
         yield _package_task(ctx.project, plan, all_mode, digest, run, ctx.run_id)
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from .ahead import MAX_FILE, Lookahead, Rewrite, Rewriter
 from .collect import Collected, ConfigIndex, collect, read_version
 from .errors import PackageError
-from .fsutil import atomic_write
 from .journal import remove_partial_tarballs
 from .manifest import PackageEntry
 from .names import config_file_name, sdist_basename
 from .project import Project
+from .tarball_log import TarballLog, TarballRecord
 
 __all__ = ["PackagePlan", "PackageResult", "PackageRun", "build_package", "plan_package"]
 
@@ -169,7 +169,7 @@ def build_package(
     entry, name = plan.entry, plan.name
     micropkg_name = entry.module_path.rsplit(".", 1)[-1]
     requirements = plan.requirements
-    run = run or PackageRun.of([plan])
+    run = run or PackageRun.of(project, [plan])
     key = entry.module_path
     lookahead = run.lookahead(project)
     try:
@@ -238,16 +238,18 @@ class PackageRun:
     """
 
     targets: frozenset[Path]
+    log: TarballLog
     plans: tuple[PackagePlan, ...] = ()
     _tarballs: dict[Path, dict[str, set[str]]] = field(default_factory=dict)
     _mutex: threading.Lock = field(default_factory=threading.Lock)
     _lookahead: Lookahead | None = None
 
     @classmethod
-    def of(cls, plans: Iterable[PackagePlan]) -> PackageRun:
+    def of(cls, project: Project, plans: Iterable[PackagePlan]) -> PackageRun:
         """The run of ``plans`` (remote targets are never listed nor removed)."""
         plans = tuple(plans)
-        return cls(frozenset(Path(p.target) for p in plans if not p.remote), plans)
+        targets = frozenset(Path(p.target) for p in plans if not p.remote)
+        return cls(targets, TarballLog(project.state_dir / "package"), plans)
 
     def lookahead(self, project: Project) -> Lookahead:
         """The run's rewriting ahead (:mod:`.ahead`), keyed by module path."""
@@ -295,11 +297,8 @@ def _remove_stale(
             run.remove(other)
     if not manifest_entry:
         return
-    record = project.state_dir / "package" / f"{plan.entry.module_path}.last"
-    try:
-        previous = _recorded_tarball(project, record.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        previous = None
+    record = run.log.get(plan.entry.module_path)
+    previous = _recorded_tarball(project, record) if record else None
     if (
         previous is not None
         and previous != target
@@ -309,34 +308,30 @@ def _remove_stale(
     ):
         run.remove(previous)
     if previous != target:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(record, _tarball_record(project, target))
+        run.log.put(plan.entry.module_path, _tarball_record(project, target))
 
 
-def _tarball_record(project: Project, target: Path) -> str:
-    """The ``.last`` record of ``target``: relative to the project root when inside it (a
-    copied or moved project then names its own tarball); else absolute, with the project root
-    that wrote it."""
+def _tarball_record(project: Project, target: Path) -> TarballRecord:
+    """The record of ``target``: relative to the project root when inside it (a copied or
+    moved project then names its own tarball); else absolute, with the project root that
+    wrote it."""
     rel = project.rel(target)
     if not Path(rel).is_absolute():
-        return f"{rel}\n"
-    return f"{target}\n{project.root}\n"
+        return rel, None
+    return str(target), str(project.root)
 
 
-def _recorded_tarball(project: Project, text: str) -> Path | None:
-    """The tarball a ``.last`` record names, or None when it may belong to another project.
+def _recorded_tarball(project: Project, record: TarballRecord) -> Path | None:
+    """The tarball ``record`` names, or None when it may belong to another project.
 
     A record written in another folder (this project is a copy, ``cp -r``) must never make
     this run delete that folder's tarballs: an absolute path counts only when the record
     names this root, or (records of older versions, a bare absolute path) lies inside it.
     """
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        return None
-    path = Path(lines[0].strip())
+    path = Path(record[0])
     if not path.is_absolute():
         return None if ".." in path.parts else project.root / path
-    writer = Path(lines[1].strip()) if len(lines) > 1 else None
+    writer = Path(record[1]) if record[1] else None
     if writer == project.root or (writer is None and path.is_relative_to(project.root)):
         return path
     return None

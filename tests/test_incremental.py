@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +17,7 @@ from projects import add_pipeline, write
 
 from micropkg_tasks.project import load_project
 from micropkg_tasks.state import project_lock
+from micropkg_tasks.tarball_log import LOG_NAME
 
 MANIFEST = """
 [tool.kedro.micropkg.package]
@@ -38,6 +42,17 @@ def three(project: Path) -> Path:
         add_pipeline(project, name, requirements="pandas>=1.0\n")
     write(project / "conf/base/parameters/beta/nested.yml", "nested: 1\n")
     return project
+
+
+def records(root: Path) -> dict[str, dict[str, str]]:
+    """The last record of each entry in the tarball log (its lines that parse as objects)."""
+    found: dict[str, dict[str, str]] = {}
+    for line in (root / ".micropkg/package" / LOG_NAME).read_bytes().split(b"\n"):
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                found[record["entry"]] = record
+    return found
 
 
 def stamps(root: Path) -> dict[str, int | None]:
@@ -361,7 +376,10 @@ def test_a_copied_project_never_removes_the_original_s_tarballs(
         "bb2-0.1.tar.gz",
         "gamma-0.1.tar.gz",
     ]
-    assert (copy / ".micropkg/package/pipelines.beta.last").read_text() == "dist/bb2-0.1.tar.gz\n"
+    assert records(copy)["pipelines.beta"] == {
+        "entry": "pipelines.beta",
+        "tarball": "dist/bb2-0.1.tar.gz",
+    }
 
 
 @pytest.mark.parametrize("inside", [True, False])
@@ -375,8 +393,139 @@ def test_an_older_absolute_record_counts_only_inside_this_project(
     elsewhere.mkdir()
     old = (three / "dist" if inside else elsewhere) / "bb-0.0.9.tar.gz"
     old.write_bytes(b"")
+    # a project last packaged by an older version: a ``.last`` file per entry, no log
+    (three / ".micropkg/package" / LOG_NAME).unlink()
     (three / ".micropkg/package/pipelines.beta.last").write_text(f"{old}\n")
     pyproject = three / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('alias = "bb"', 'alias = "bb2"'))
     assert cli("package", "--all").code == 0
     assert old.exists() is not inside
+
+
+# --------------------------------------------------------------------------- tarball log
+
+
+def _set_alias(root: Path, alias: str) -> None:
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(
+        re.sub(
+            r'"pipelines.beta" = \{alias = "\w+"\}',
+            f'"pipelines.beta" = {{alias = "{alias}"}}',
+            text,
+        )
+    )
+
+
+def test_the_last_tarballs_are_one_log_appended_only_when_a_tarball_changes(
+    three: Path, cli
+) -> None:
+    """Issue 9: a cold run created and renamed one ``.last`` file per entry; now one log
+    holds a line per change, and a rebuild of the same tarball appends nothing."""
+    rebuilt(cli, three)
+    state = three / ".micropkg/package"
+    assert sorted(p.name for p in state.iterdir()) == [LOG_NAME]
+    assert records(three) == {
+        entry: {"entry": entry, "tarball": tarball} for entry, tarball in TARBALLS.items()
+    }
+    log = (state / LOG_NAME).read_bytes()
+    edit(three / "src/demo_proj/pipelines/alpha/nodes.py", "# edited\n")
+    assert rebuilt(cli, three) == {"pipelines.alpha"}
+    assert (state / LOG_NAME).read_bytes() == log
+    _set_alias(three, "bb2")
+    assert cli("package", "--all").code == 0
+    assert (state / LOG_NAME).read_bytes().startswith(log)
+    assert records(three)["pipelines.beta"]["tarball"] == "dist/bb2-0.1.tar.gz"
+    assert not (three / "dist/bb-0.1.tar.gz").exists()
+
+
+def test_older_last_files_are_honoured_then_replaced_by_the_log(three: Path, cli) -> None:
+    """A project packaged by an earlier version has a ``.last`` file per entry and no log:
+    the previous alias's tarball still goes, and that entry's file gives way to the log."""
+    rebuilt(cli, three)
+    state = three / ".micropkg/package"
+    (state / LOG_NAME).unlink()
+    for entry, tarball in TARBALLS.items():
+        (state / f"{entry}.last").write_text(f"{tarball}\n")
+    _set_alias(three, "bb2")
+    result = cli("package", "--all")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in (three / "dist").iterdir()) == [
+        "alpha-0.1.tar.gz", "bb2-0.1.tar.gz", "gamma-0.1.tar.gz"
+    ]  # fmt: skip
+    assert sorted(p.name for p in state.iterdir()) == [
+        "pipelines.alpha.last", "pipelines.gamma.last", LOG_NAME
+    ]  # fmt: skip
+    assert records(three) == {
+        "pipelines.beta": {"entry": "pipelines.beta", "tarball": "dist/bb2-0.1.tar.gz"}
+    }
+
+
+def test_torn_and_foreign_lines_of_the_log_are_skipped(three: Path, cli) -> None:
+    """A record torn by a crash or a full disk, and lines that are not whole records of
+    ours, are skipped; the record after a torn one is read (each starts on a new line)."""
+    rebuilt(cli, three)
+    log = three / ".micropkg/package" / LOG_NAME
+    hostile = [
+        b"[1, 2]", b"\xff\xfe", b'{"entry": 1, "tarball": "dist/bb-0.1.tar.gz"}',
+        b'{"entry": "pipelines.beta", "tarball": ""}',
+        b'{"entry": "pipelines.beta", "tarball": "dist/x.tar.gz", "root": 3}',
+    ]  # fmt: skip
+    with log.open("ab") as fh:
+        fh.write(b"\n" + b"\n".join(hostile) + b'\n{"entry": "pipelines.beta", "tarb')
+    _set_alias(three, "bb2")
+    assert cli("package", "--all").code == 0
+    assert not (three / "dist/bb-0.1.tar.gz").exists()  # the record before the junk counts
+    _set_alias(three, "bb3")
+    assert cli("package", "--all").code == 0
+    assert not (three / "dist/bb2-0.1.tar.gz").exists()  # and the one after the torn line
+    assert records(three)["pipelines.beta"]["tarball"] == "dist/bb3-0.1.tar.gz"
+    # a record pointing out of the project through ``..`` is never followed
+    outside = three.parent / "bb9-0.1.tar.gz"
+    outside.write_bytes(b"")
+    with log.open("ab") as fh:
+        fh.write(b'\n{"entry": "pipelines.beta", "tarball": "dist/../../bb9-0.1.tar.gz"}')
+    _set_alias(three, "bb4")
+    assert cli("package", "--all").code == 0
+    assert outside.exists()
+
+
+def test_a_log_of_many_superseded_lines_is_compacted(three: Path, cli) -> None:
+    rebuilt(cli, three)
+    log = three / ".micropkg/package" / LOG_NAME
+    stale = b"".join(
+        b'\n{"entry": "pipelines.beta", "tarball": "dist/bb-0.0.%d.tar.gz"}' % i for i in range(300)
+    )
+    log.write_bytes(stale + log.read_bytes())  # the real records last: they win
+    _set_alias(three, "bb2")
+    assert cli("package", "--all").code == 0
+    assert not (three / "dist/bb-0.1.tar.gz").exists()
+    # compacted to a line per entry when read, then this run's change appended
+    assert log.read_bytes().count(b"\n") == 4
+    assert b"0.0." not in log.read_bytes()
+    assert records(three) == {
+        **{e: {"entry": e, "tarball": t} for e, t in TARBALLS.items()},
+        "pipelines.beta": {"entry": "pipelines.beta", "tarball": "dist/bb2-0.1.tar.gz"},
+    }
+
+
+@pytest.mark.parametrize("parallel", ["thread", "process"])
+def test_parallel_workers_all_append_their_records(three: Path, cli, parallel: str) -> None:
+    """Forked doit workers append to the one log: every record lands, whole."""
+    _set_alias(three, "bb2")
+    for entry in ("alpha", "gamma"):
+        pyproject = three / "pyproject.toml"
+        pyproject.write_text(
+            pyproject.read_text()
+            .replace(
+                f'"pipelines.{entry}" = {{', f'"pipelines.{entry}" = {{alias = "{entry[:2]}x", ', 1
+            )
+            .replace(", }", "}")
+        )
+    result = cli("package", "--all", "-n", "2", "-P", parallel)
+    assert result.code == 0, result.err
+    assert {e: r["tarball"] for e, r in records(three).items()} == {
+        "pipelines.alpha": "dist/alx-0.1.tar.gz",
+        "pipelines.beta": "dist/bb2-0.1.tar.gz",
+        "pipelines.gamma": "dist/gax-0.1.tar.gz",
+    }
