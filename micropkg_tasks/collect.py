@@ -50,19 +50,31 @@ class Collected:
 
 def walk_files(folder: Path) -> list[tuple[Path, str]]:
     """Every regular file below ``folder`` except caches and our own staged/backup files
-    (``.<name>.micropkg-tmp``/``-bak``), sorted by relative posix path."""
+    (``.<name>.micropkg-tmp``/``-bak``), sorted by relative posix path.
+
+    What ``os.walk`` and ``os.path.isfile`` would find (symlinked folders are not entered, a
+    symlink to a file counts), from ``scandir``'s entry types: no ``stat`` per file."""
     found: list[tuple[Path, str]] = []
-    base = str(folder)
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = [d for d in dirnames if d not in EXCLUDED_DIRS]
-        rel_dir = os.path.relpath(dirpath, base)
-        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-        for name in filenames:
-            if _skipped_name(name):
+    stack = [(str(folder), "")]
+    while stack:
+        dirpath, prefix = stack.pop()
+        try:
+            with os.scandir(dirpath) as scan:
+                entries = list(scan)
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            try:
+                if entry.is_dir():
+                    if name not in EXCLUDED_DIRS and not entry.is_symlink():
+                        stack.append((entry.path, f"{prefix}{name}/"))
+                    continue
+                is_file = entry.is_file()
+            except OSError:
                 continue
-            full = os.path.join(dirpath, name)
-            if os.path.isfile(full):
-                found.append((Path(full), prefix + name))
+            if is_file and not _skipped_name(name):
+                found.append((Path(entry.path), prefix + name))
     found.sort(key=lambda item: item[1])
     return found
 

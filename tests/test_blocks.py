@@ -3,12 +3,20 @@ that drive them through ``micropkg``."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from projects import add_pipeline, make_project, write
 
-from micropkg_tasks.collect import ConfigIndex, collect, is_parameter_file, read_version, walk_files
+from micropkg_tasks.collect import (
+    ConfigIndex,
+    collect,
+    is_parameter_file,
+    is_skipped,
+    read_version,
+    walk_files,
+)
 from micropkg_tasks.errors import ManifestError, PackageError, ProjectError
 from micropkg_tasks.manifest import (
     KEDRO_TABLE,
@@ -211,6 +219,45 @@ def test_collect_errors_and_version(tmp_path: Path) -> None:
 )
 def test_parameter_file_rule(rel: str, name: str, expected: bool) -> None:
     assert is_parameter_file(rel, name) is expected
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="symlinks and FIFOs: POSIX")
+def test_walk_files_finds_what_os_walk_and_isfile_find(tmp_path: Path) -> None:
+    """Issue 9: the walk reads scandir's entry types instead of a stat per file; it must find
+    what ``os.walk`` (symlinked folders not entered) with ``os.path.isfile`` found."""
+    root = tmp_path / "pkg"
+    for rel in (
+        "a.py",
+        "b/x.py",
+        "b/c/d/deep.yml",
+        "__pycache__/a.pyc",
+        "b/__pycache__/z.py",
+        "b/.x.py.micropkg-tmp",
+        "e.pyc",
+        ".DS_Store",
+        ".hidden.py",
+        "b/c/ü.py",
+    ):
+        write(root / rel, "")
+    outside = tmp_path / "outside"
+    write(outside / "o.py", "")
+    (root / "to-dir").symlink_to(outside, target_is_directory=True)
+    (root / "b/to-file.py").symlink_to(root / "a.py")
+    (root / "broken.py").symlink_to(tmp_path / "missing.py")
+    os.mkfifo(root / "fifo")
+    expected = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in ("__pycache__", ".ipynb_checkpoints")]
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            if os.path.isfile(full) and not is_skipped(name):
+                expected.append((Path(full), name if rel_dir == "." else f"{rel_dir}/{name}"))
+    found = walk_files(root)
+    assert found == sorted(expected, key=lambda item: item[1])
+    assert [rel for _, rel in found] == [
+        ".hidden.py", "a.py", "b/c/d/deep.yml", "b/c/ü.py", "b/to-file.py", "b/x.py"
+    ]  # fmt: skip
 
 
 def test_walk_and_index(tmp_path: Path) -> None:
