@@ -206,6 +206,12 @@ class RewriteAhead:
         self._submitted: set[Hashable] = set()
         self._frames = 0
         """Frames received: the worker's progress."""
+        self._held = 0
+        """Bytes of the answers received and not taken yet."""
+        self._sizes: dict[Hashable, int] = {}
+        """Bytes of each batch's answers so far."""
+        self._largest = 0
+        """Bytes of the largest batch answered so far."""
 
     def submit(self, key: Hashable, batch: Batch) -> None:
         """Have the worker do ``batch`` (known as ``key``) unless it was submitted before."""
@@ -245,9 +251,26 @@ class RewriteAhead:
                 if not known() and self._frames == frames:
                     self._fail()  # no answer at all for that long: stuck, never wait again
             answer = self._done.get(key, {}).pop(call, None)
+            if answer is not None:
+                self._held -= len(answer[1])
         if answer is None or answer[0] != _digest(data):
             return None
         return RewriteResult(answer[1], answer[2], answer[3])
+
+    def room(self) -> int:
+        """How many more batches fit in ``AHEAD_BYTES`` with the answers held, each batch in
+        flight and each new one counted as large as the largest so far (``AHEAD_ITEMS`` in
+        all until a batch is answered: nothing is known of their size before)."""
+        with self._mutex:
+            if not self._largest:
+                return max(0, AHEAD_ITEMS - len(self._pending))
+            return max(0, (AHEAD_BYTES - self._held) // self._largest - len(self._pending))
+
+    def forget(self, key: Hashable) -> None:
+        """Drop what is left of batch ``key``'s answers (its item is done)."""
+        with self._mutex:
+            for answer in self._done.pop(key, {}).values():
+                self._held -= len(answer[1])
 
     def rewriter(self, key: Hashable) -> Rewriter:
         """A :data:`Rewriter` taking batch ``key``'s results, rewriting here what it lacks."""
@@ -302,12 +325,17 @@ class RewriteAhead:
             done: bool
             try:
                 answers, done = frame  # type: ignore[misc]
-                self._done.setdefault(self._pending[0], {}).update(answers)
+                key = self._pending[0]
+                size = sum(len(answer[1]) for _, answer in answers)
+                self._done.setdefault(key, {}).update(answers)
             except (TypeError, ValueError, IndexError):
                 self._fail()
             else:
+                self._held += size
+                self._sizes[key] = self._sizes.get(key, 0) + size
                 if done:
                     self._pending.pop(0)
+                    self._largest = max(self._largest, self._sizes.pop(key))
             self._mutex.notify_all()
 
     def _gone(self) -> None:
@@ -355,17 +383,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 #: Items a run does before it rewrites ahead (a run that rebuilds or pulls one or two
-#: micro-packages never starts a worker), and how many items the worker works ahead.
+#: micro-packages never starts a worker), and how many items the worker works ahead: enough
+#: that it keeps working while the main process waits on the disk.
 AHEAD_AFTER = 2
-AHEAD_ITEMS = 3
+AHEAD_ITEMS = 32
+#: What the answers the main process holds may come to (rewritten text), with those of every
+#: batch in flight counted as large as the largest so far: fewer items ahead when they are big.
+AHEAD_BYTES = 32 * 1024**2
 
 
 class Lookahead:
     """Rewriting ahead for one run of ordered items (the entries of a ``--all`` run).
 
     Once the run has started ``AHEAD_AFTER`` items, each item it starts hands the worker the
-    batches of the next ``AHEAD_ITEMS`` (``batch_of`` gives an item's batch, None when it has
-    none); the worker is stopped when the run's last item is done. Thread-safe.
+    batches of the items up to ``AHEAD_ITEMS`` after it, as ``AHEAD_BYTES`` allows (``batch_of``
+    gives an item's batch, None when it has none); the worker is stopped when the run's last
+    item is done. Thread-safe.
     """
 
     def __init__(
@@ -377,6 +410,8 @@ class Lookahead:
         self._mutex = threading.Lock()
         self._started = 0
         self._ahead: RewriteAhead | None = None
+        self._next = 0
+        """The position of the first item not handed to the worker yet."""
 
     def start(self, key: Hashable) -> Rewriter:
         """The :data:`Rewriter` for item ``key``, which the run starts now."""
@@ -387,14 +422,22 @@ class Lookahead:
             if self._ahead is None:
                 self._ahead = RewriteAhead()
             ahead = self._ahead
-            start = self._positions.get(key, len(self.keys)) + 1
-        for upcoming in self.keys[start : start + AHEAD_ITEMS]:
-            batch = self._batch_of(upcoming)
+            position = self._positions.get(key, len(self.keys))
+            self._next = max(self._next, position + 1)
+            end = min(position + 1 + AHEAD_ITEMS, len(self.keys))
+            end = min(end, self._next + ahead.room())
+            upcoming = list(self.keys[self._next : end])
+            self._next = max(self._next, end)
+        for item in upcoming:
+            batch = self._batch_of(item)
             if batch is not None:
-                ahead.submit(upcoming, batch)
+                ahead.submit(item, batch)
         return ahead.rewriter(key)
 
     def done(self, key: Hashable) -> None:
         """Item ``key`` is rewritten: after the run's last item, stop the worker."""
-        if self._ahead is not None and self.keys and key == self.keys[-1]:
+        if self._ahead is None:
+            return
+        self._ahead.forget(key)
+        if self.keys and key == self.keys[-1]:
             self._ahead.close()

@@ -387,3 +387,111 @@ def test_what_a_pull_sends_the_worker_does_not_grow_with_the_manifest(tmp_path: 
         assert batch is not None
         sizes.append(len(pickle.dumps(batch)))
     assert sizes[1] - sizes[0] < 100  # the manifest is not sent: only the folder names differ
+
+
+class _Recorder:
+    """Stands in for the worker: records what a :class:`Lookahead` hands it, and when."""
+
+    def __init__(self, log: list[tuple[object, object]], now: list[object], room: int) -> None:
+        self.log, self.now, self._room = log, now, room
+
+    def room(self) -> int:
+        return self._room
+
+    def submit(self, key: object, batch: object) -> None:
+        self.log.append((self.now[-1], key))
+
+    def rewriter(self, key: object) -> ahead_mod.Rewriter:
+        return ahead_mod.run_rewrite
+
+    def forget(self, key: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("room", [10**6, 5])
+def test_each_item_is_handed_to_the_worker_once_up_to_ahead_items_ahead(
+    monkeypatch: pytest.MonkeyPatch, room: int
+) -> None:
+    """The worker gets every item once, in order, at most ``AHEAD_ITEMS`` ahead of the item
+    the run starts (32: it keeps working while the main process waits on the disk), and no
+    more at a time than its answers leave room for."""
+    log: list[tuple[object, object]] = []
+    now: list[object] = []
+    monkeypatch.setattr(ahead_mod, "RewriteAhead", lambda: _Recorder(log, now, room))
+    keys = list(range(100))
+    lookahead = ahead_mod.Lookahead(keys, lambda key: f"batch {key}")  # type: ignore[arg-type,return-value]
+    for key in keys:
+        now.append(key)
+        lookahead.start(key)
+        lookahead.done(key)
+        handed = [item for _, item in log]
+        assert handed == sorted(set(handed))  # once each, in order
+        if key >= AHEAD_AFTER:
+            assert max(handed) <= key + ahead_mod.AHEAD_ITEMS
+    assert ahead_mod.AHEAD_ITEMS == 32
+    assert [item for _, item in log] == list(range(AHEAD_AFTER + 1, 100))
+    first = [item for current, item in log if current == AHEAD_AFTER]
+    expected = min(room, ahead_mod.AHEAD_ITEMS)
+    assert first == list(range(AHEAD_AFTER + 1, AHEAD_AFTER + 1 + expected))
+
+
+def test_the_answers_held_bound_how_many_batches_go_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch in flight counts as large as the largest answered: with room for three
+    answers, one held leaves room for two more; taking or forgetting it, for three."""
+    answer = rewrite_source(SOURCE, "demo_proj.pipelines.p0", "p0", filename="nodes.py").text
+    monkeypatch.setattr(ahead_mod, "AHEAD_BYTES", 3 * len(answer))
+    path = write(tmp_path / "nodes.py", SOURCE.decode())
+    other = Rewrite("demo_proj.pipelines.p0", "elsewhere", "nodes.py", "demo_proj", 0)
+    ahead = RewriteAhead()
+    try:
+        assert ahead.room() == ahead_mod.AHEAD_ITEMS  # no answer yet: no size known
+        ahead.submit("a", _batch(path))
+        assert ahead.take("a", other, SOURCE) is None  # waits for "a" to be answered
+        assert ahead.room() == 2
+        ahead.forget("a")
+        assert ahead.room() == 3
+        ahead.submit("b", _batch(path))
+        ahead.submit("c", _batch(path))
+        assert ahead.room() <= 1  # two in flight (or held)
+        assert ahead.take("b", CALL, SOURCE) is not None
+        assert ahead.take("c", CALL, SOURCE) is not None
+        assert ahead.room() == 3
+    finally:
+        ahead.close()
+
+
+def test_without_room_for_answers_the_main_process_rewrites_and_the_bytes_are_the_same(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = AHEAD_AFTER + 1 + ahead_mod.AHEAD_ITEMS + 3
+    root = _project(tmp_path / "proj", n)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv(ahead_mod.ENV_VAR, "0")
+    alone = cli("package", "--all")
+    assert alone.code == 0, alone.err
+    expected = _tarballs(root)
+    assert len(expected) == n
+    for folder in ("dist", ".micropkg"):
+        subprocess.run(["rm", "-rf", str(root / folder)], check=True)
+    monkeypatch.delenv(ahead_mod.ENV_VAR)
+    monkeypatch.setattr(ahead_mod, "AHEAD_BYTES", 1)  # once a batch is answered, none fits
+    submitted: list[object] = []
+    real_submit = RewriteAhead.submit
+
+    def spy_submit(self: RewriteAhead, key: object, batch: ahead_mod.Batch) -> None:
+        submitted.append(key)
+        real_submit(self, key, batch)
+
+    monkeypatch.setattr(RewriteAhead, "submit", spy_submit)
+    helped = cli("package", "--all")
+    assert helped.code == 0, helped.err
+    # the first window, sent before any size was known; then no answer fits: the main
+    # process rewrote the last three itself
+    assert submitted == [f"pipelines.p{i}" for i in range(AHEAD_AFTER + 1, n - 3)]
+    assert _tarballs(root) == expected
+    assert (helped.out, helped.err) == (alone.out, alone.err)
