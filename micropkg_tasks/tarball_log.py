@@ -4,7 +4,7 @@
 so it must remember that tarball. A record is written only when an entry's tarball changes
 (its first build, a new version, alias or destination), as one line appended to
 ``.micropkg/package/tarballs.jsonl``: no file is created per entry, which on a cold run of
-thousands of entries cost as much as a fifth of the main process.
+thousands of entries cost about a tenth of the main process.
 
 * Each record is one ``write`` of ``"\\n" + JSON`` to the file opened with ``O_APPEND``: the
   records of the processes of one run (doit ``-P process``) never interleave; one torn by a
