@@ -263,21 +263,22 @@ def _write_tar_gz(raw: IO[bytes], top: str, entries: list[_Entry]) -> int:
         # once per 64 KiB instead of three times per member. Deflate's output does not depend
         # on how its input is split, so the bytes are the same.
         buffered = io.BufferedWriter(gz, buffer_size=_GZIP_INPUT)
-        with tarfile.open(
-            fileobj=buffered, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
-        ) as tar:
-            tar.copybufsize = _COPY_CHUNK  # type: ignore[attr-defined]
-            for arcname, data, size in entries:
-                if data is None:
-                    tar.addfile(_tar_info(arcname, size=0, is_dir=True, mtime=mtime))
-                    continue
-                info = _tar_info(arcname, size=size, is_dir=False, mtime=mtime)
-                if isinstance(data, Path):
-                    _add_file(tar, info, data)
-                else:
-                    tar.addfile(info, io.BytesIO(data))
-        buffered.flush()
-        buffered.detach()
+        try:
+            with tarfile.open(
+                fileobj=buffered, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
+            ) as tar:
+                tar.copybufsize = _COPY_CHUNK  # type: ignore[attr-defined]
+                for arcname, data, size in entries:
+                    if data is None:
+                        tar.addfile(_tar_info(arcname, size=0, is_dir=True, mtime=mtime))
+                        continue
+                    info = _tar_info(arcname, size=size, is_dir=False, mtime=mtime)
+                    if isinstance(data, Path):
+                        _add_file(tar, info, data)
+                    else:
+                        tar.addfile(info, io.BytesIO(data))
+        finally:
+            buffered.detach()  # flushed into gzip, which stays open to be finished
         return gz.tell()
 
 
