@@ -10,9 +10,11 @@ thousands of entries cost about a tenth of the main process.
   records of the processes of one run (doit ``-P process``) never interleave; one torn by a
   crash or a full disk is a line of its own, skipped when read, since the next record starts on
   a new line. A lost record only means a stale tarball stays in ``dist/``.
-* The log is read once per run; the last record of an entry wins. When it holds many
-  superseded or unreadable lines it is rewritten (atomically) with one record per entry. One
-  run at a time holds the project (:mod:`.state`), so no other run appends meanwhile.
+* The log is read once per run (per process), when the first entry is built; the last record
+  of an entry wins. When it holds many superseded or unreadable lines, the process that made
+  the log object (not a forked doit worker, which may append meanwhile) rewrites it
+  atomically with one record per entry. One run at a time holds the project (:mod:`.state`),
+  so no other run appends meanwhile.
 * ``<entry>.last`` files, one per entry, are what earlier versions wrote: read when the log
   has no record of the entry, and deleted once it has one.
 """
@@ -41,23 +43,32 @@ path, None when unknown: a bare absolute path of an older version)."""
 
 
 class TarballLog:
-    """The records of the state folder ``folder`` (``.micropkg/package``), read when created
-    (once per run, before doit forks any worker process). Thread-safe."""
+    """The records of the state folder ``folder`` (``.micropkg/package``), read on first use:
+    loading tasks (``doit list``) reads nothing. Thread-safe."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._mutex = threading.Lock()
+        self._pid = os.getpid()
+        self._records: dict[str, TarballRecord] | None = None
+        self._legacy: set[str] = set()
+        self._exists = False
+
+    def _load(self) -> dict[str, TarballRecord]:
+        """The records (read once; called under the mutex)."""
+        if self._records is not None:
+            return self._records
         try:
-            names = os.listdir(folder)
+            names = os.listdir(self.folder)
         except OSError:
             names = []
         self._legacy = {n[: -len(_LEGACY_SUFFIX)] for n in names if n.endswith(_LEGACY_SUFFIX)}
-        self._records: dict[str, TarballRecord] = {}
         self._exists = bool(names)
+        records: dict[str, TarballRecord] = {}
         lines = 0
         if LOG_NAME in names:
             try:
-                data = (folder / LOG_NAME).read_bytes()
+                data = (self.folder / LOG_NAME).read_bytes()
             except OSError:
                 data = b""
             for raw in data.split(b"\n"):
@@ -65,16 +76,20 @@ class TarballLog:
                     lines += 1
                     parsed = _parse(raw)
                     if parsed is not None:
-                        self._records[parsed[0]] = parsed[1]
-        if lines > 2 * len(self._records) + _SLACK:
-            body = "".join(_line(*item) for item in sorted(self._records.items()))
+                        records[parsed[0]] = parsed[1]
+        # Only the process that made the log rewrites it: doit's ``-P process`` workers
+        # (forked) append to it at the same time.
+        if lines > 2 * len(records) + _SLACK and os.getpid() == self._pid:
+            body = "".join(_line(*item) for item in sorted(records.items()))
             with contextlib.suppress(OSError):  # only tidying: the log as it is stays valid
-                atomic_write(folder / LOG_NAME, body)
+                atomic_write(self.folder / LOG_NAME, body)
+        self._records = records
+        return records
 
     def get(self, entry: str) -> TarballRecord | None:
         """The last record of ``entry`` (a module path), or None."""
         with self._mutex:
-            record = self._records.get(entry)
+            record = self._load().get(entry)
             if record is None and entry in self._legacy:
                 record = _read_legacy(self.folder / f"{entry}{_LEGACY_SUFFIX}")
             return record
@@ -83,6 +98,7 @@ class TarballLog:
         """Record that ``entry`` wrote ``record``'s tarball last (an ``OSError`` propagates)."""
         data = _line(entry, record).encode("ascii")
         with self._mutex:
+            records = self._load()
             if not self._exists:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 self._exists = True
@@ -93,7 +109,7 @@ class TarballLog:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.folder))
             finally:
                 os.close(fd)
-            self._records[entry] = record
+            records[entry] = record
             if entry in self._legacy:
                 self._legacy.discard(entry)
                 (self.folder / f"{entry}{_LEGACY_SUFFIX}").unlink(missing_ok=True)
