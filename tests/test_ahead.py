@@ -495,3 +495,26 @@ def test_without_room_for_answers_the_main_process_rewrites_and_the_bytes_are_th
     assert submitted == [f"pipelines.p{i}" for i in range(AHEAD_AFTER + 1, n - 3)]
     assert _tarballs(root) == expected
     assert (helped.out, helped.err) == (alone.out, alone.err)
+
+
+def test_items_passed_without_running_narrow_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """doit skips entries that are up to date: items handed over and never started were
+    rewritten for nothing, ahead of the next item that runs. A run starting one item in ten
+    soon hands over about three at a time, so what runs next is not queued behind 32."""
+    log: list[tuple[object, object]] = []
+    now: list[object] = []
+    monkeypatch.setattr(ahead_mod, "RewriteAhead", lambda: _Recorder(log, now, 10**6))
+    keys = list(range(1000))
+    lookahead = ahead_mod.Lookahead(keys, lambda key: f"batch {key}")  # type: ignore[arg-type,return-value]
+    runs = keys[::10]
+    for key in runs:
+        now.append(key)
+        lookahead.start(key)
+        lookahead.done(key)
+    handed = [item for _, item in log]
+    assert handed == sorted(set(handed))  # still once each, in order
+    first = [item for current, item in log if current == runs[AHEAD_AFTER]]
+    assert len(first) == ahead_mod.AHEAD_ITEMS  # nothing known yet: the full window
+    later = [sum(1 for current, _ in log if current == key) for key in runs[20:]]
+    assert max(later) <= 4
+    assert len(handed) < 300  # not every item, as a window of 32 from each start would hand
