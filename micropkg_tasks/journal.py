@@ -36,6 +36,7 @@ from typing import Any
 from .errors import PullError
 from .faults import fault
 from .fsutil import durable, folder_lock, remove_if_unheld, sha256_file, sha256_of
+from .lockfile import LOCK_NAME, LOCK_TEMP_RE, PENDING_NAME, merge_pending
 from .project import Project
 from .state import ensure_state_dir, project_lock
 
@@ -201,6 +202,17 @@ def _load(path: Path, root: Path) -> dict[str, Any]:
             )
         for rel in (*created, *prune):
             _inside(root, rel)
+        append = record.get("append")
+        if append is not None:
+            line = append["line"]
+            ok = (
+                ok
+                and root / append["file"] == path.parent / PENDING_NAME
+                and isinstance(line, str)
+                and line.startswith("\n")
+                and "\n" not in line[1:]
+                and line.isascii()
+            )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise PullError(
             f"Cannot read the journal of an interrupted pull '{path}' ({exc}); "
@@ -245,6 +257,22 @@ def _rollback(root: Path, record: dict[str, Any]) -> None:
     for rel in reversed(record["created"]):
         with contextlib.suppress(OSError):
             (root / rel).rmdir()
+
+
+def _append(root: Path, record: dict[str, Any]) -> None:
+    """Append a committed transaction's line to its log (the pending lock entries): done
+    again by recovery when a crash may have come first, so the line may be there twice."""
+    append = record.get("append")
+    if append is None:
+        return
+    fd = os.open(root / append["file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        _write_all(fd, append["line"].encode("ascii"))
+        if durable():
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    fault("appended")
 
 
 def _finish(root: Path, record: dict[str, Any], *, backups: Collection[str] | None = None) -> None:
@@ -334,11 +362,14 @@ def apply(
     *,
     what: str,
     prune: Sequence[Path] = (),
+    append: bytes | None = None,
 ) -> None:
     """Write ``writes`` and delete ``removals`` below ``root`` as one crash-safe transaction.
 
     ``what`` names the transaction in recovery messages (``pull of 'pipelines.ds'``);
-    ``prune`` lists folders to remove after the commit if they are then empty (deepest first).
+    ``prune`` lists folders to remove after the commit if they are then empty (deepest first);
+    ``append``: a line (a newline, then ASCII) to append to the pending lock entries
+    (``.micropkg/lock.pending.jsonl``) once the transaction commits, and only then.
     On any error (or signal) before the commit point everything is rolled back and the error
     is re-raised; if the rollback itself fails, a ``PullError`` says the next command
     finishes it.
@@ -381,6 +412,8 @@ def apply(
             )
         ],
     }
+    if append is not None:
+        record["append"] = {"file": rel(state_dir / PENDING_NAME), "line": append.decode("ascii")}
     journal = _write_journal(state_dir, record)
     try:
         fault("journal")
@@ -420,6 +453,13 @@ def apply(
     if durable():
         _fsync_dir(state_dir)
     fault("committed")
+    try:
+        _append(root, record)
+    except OSError as exc:  # the committed journal stays: the next command appends the line
+        raise PullError(
+            f"The {what} was written but could not be recorded ({exc}); the next micropkg "
+            "command in this project records it."
+        ) from exc
     with contextlib.suppress(OSError):  # on failure the next command finishes the cleanup
         moved = {
             _temp_rel(rels[p], BACKUP_SUFFIX) for p, mode in existing.items() if mode is not None
@@ -502,6 +542,7 @@ def _recover(project: Project) -> list[str]:
     committed, pending = state_dir / COMMITTED, state_dir / JOURNAL
     if committed.is_file():
         record = _load(committed, root)
+        _append(root, record)
         _finish(root, record)
         committed.unlink()
         notes.append(f"completed the interrupted {record['what']} (it had reached its commit)")
@@ -510,7 +551,14 @@ def _recover(project: Project) -> list[str]:
         _rollback(root, record)
         pending.unlink()
         notes.append(f"rolled back the interrupted {record['what']}; the project is as before it")
+    merged = merge_pending(project)
+    if merged:
+        notes.append(
+            f"wrote the {merged} micro-package(s) the interrupted pull had pulled to {LOCK_NAME}"
+        )
     litter = remove_partial_tarballs(root / "dist")
+    with contextlib.suppress(OSError):  # a lock written when the run was killed
+        litter += _remove_unheld(root, os.listdir(root), LOCK_TEMP_RE)
     # A journal never renamed into place (nothing was staged yet), cache copies, records.
     litter += _remove_state_temps(state_dir)
     compiled = staged_path(project.requirements_txt)  # a compile's staged output

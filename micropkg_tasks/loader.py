@@ -80,8 +80,9 @@ class TaskContext:
 
     @cached_property
     def lock_file(self) -> LockFile:
-        """The run's ``micropkg.lock``: parsed once, shared by every pull task and check."""
-        return LockFile(self.project)
+        """The run's ``micropkg.lock``: parsed once, shared by every pull task and check, and
+        written once, when the run ends (the pull tasks' doit ``teardown``)."""
+        return LockFile(self.project, deferred=True)
 
     def package_plans(
         self, selection: tuple[PackageEntry, ...] | None = None
@@ -224,6 +225,14 @@ def _run_pull(
         "message": pull_message(project, result, entry.source, all_mode=True),
         "warnings": list(result.plan.warnings),
     }
+
+
+def _write_lock(lock_file: LockFile) -> TaskFailed | None:
+    try:
+        lock_file.flush()
+    except MicropkgError as exc:
+        return TaskFailed(str(exc), exc)  # doit's report of a teardown keeps the traceback
+    return None
 
 
 def _run_build_reqs(project: Project, run_id: str) -> dict[str, Any] | TaskFailed:
@@ -419,6 +428,9 @@ def _pull_task(
             )
         ],
         "uptodate": uptodate,
+        # After the last task (in each process of `-P process`): pulls record their entries
+        # in the pending log, and the lock is written once per run, not once per pull.
+        "teardown": [(_write_lock, [ctx.lock_file])],
         "verbosity": 1,
     }
     kind = source_kind(entry.source, base)

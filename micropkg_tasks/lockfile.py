@@ -6,6 +6,7 @@ import bisect
 import collections
 import functools
 import itertools
+import json
 import keyword
 import os
 import re
@@ -16,16 +17,22 @@ from typing import Any
 
 from ._compat import toml_string, tomllib
 from .errors import ManifestError, PullError
+from .faults import fault
+from .fsutil import atomic_write, folder_lock
 from .manifest import pull_entry
 from .names import describe_character, shown, unsafe_character
 from .project import Project
 
 __all__ = [
     "LOCK_NAME",
+    "LOCK_TEMP_RE",
+    "PENDING_NAME",
     "Lock",
     "LockEntry",
     "LockFile",
     "check_lock_paths",
+    "merge_pending",
+    "pending_line",
     "read_lock",
     "read_project_lock",
     "render_lock",
@@ -34,6 +41,10 @@ __all__ = [
 
 LOCK_NAME = "micropkg.lock"
 LOCK_VERSION = 1
+PENDING_NAME = "lock.pending.jsonl"
+"""In the state folder: entries a ``pull --all`` committed and not yet written to the lock."""
+# The temporary file of the lock's atomic write (:func:`.fsutil.atomic_writer`).
+LOCK_TEMP_RE = re.compile(r"^\.micropkg\.lock\.[0-9a-f]{8}\.micropkg-tmp$")
 
 
 @dataclass(frozen=True)
@@ -552,31 +563,123 @@ def _signature(path: Path) -> _Signature:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def pending_line(entry: LockEntry) -> bytes:
+    """The line recording ``entry`` in the pending log: a newline, then one JSON object (a
+    line torn by a crash never runs into the next one, which starts on its own line)."""
+    item: dict[str, Any] = {
+        "source": entry.source,
+        "sha256": entry.sha256,
+        "package": entry.package,
+        "options": entry.options,
+        "requirements": list(entry.requirements),
+        "files": entry.files,
+    }
+    if entry.version is not None:
+        item["version"] = entry.version
+    if entry.requires is not None:
+        item["requires"] = list(entry.requires)
+    if entry.conflicts:
+        item["conflicts"] = list(entry.conflicts)
+    record = {"module": entry.module, "entry": item}
+    return b"\n" + json.dumps(record, separators=(",", ":")).encode("ascii")
+
+
+def _pending_entries(path: Path, data: bytes, *, complete: bool) -> tuple[list[LockEntry], int]:
+    """The entries of the pending log's bytes ``data``, and how many bytes were read whole.
+
+    A line that is not JSON was torn by a crash or a full disk (its transaction, still
+    journaled, appends it again) and is skipped; the last one is left unread unless
+    ``complete`` (a writer may still be appending it). A whole line that is not an entry is
+    refused like a broken lock: it would become one.
+    """
+    entries: list[LockEntry] = []
+    read = 0
+    lines = data.split(b"\n")
+    for index, line in enumerate(lines):
+        last = index == len(lines) - 1
+        try:
+            record = json.loads(line) if line else None
+        except ValueError:
+            if last and not complete:
+                return entries, read
+            record = None
+        if record is not None:
+            if not (isinstance(record, dict) and isinstance(record.get("module"), str)):
+                raise PullError(
+                    f"Cannot read '{path.name}': line {index} is not a pulled entry; fix or "
+                    "delete it."
+                )
+            entries.append(_read_entry(path, record["module"], record.get("entry")))
+        read += len(line) + (0 if last else 1)
+    return entries, read
+
+
 class LockFile:
     """``micropkg.lock`` as one run sees it: parsed once, not once per entry.
 
     ``current()`` re-parses only when the file on disk is no longer the one this object read or
     wrote (another process replaced it, e.g. a parallel ``-P process`` worker); ``mutex``
     serialises the read-modify-write of pulls that run in threads.
+
+    ``deferred`` (a ``pull --all`` run): instead of rewriting the whole lock, each pull's
+    transaction appends its entry to the pending log (``.micropkg/lock.pending.jsonl``) when
+    it commits; :meth:`flush` writes the lock once at the end of the run and deletes the log.
+    :meth:`current` always includes the log's entries (other processes of the run append to
+    it), and recovery (:func:`merge_pending`) writes a log a killed run left.
     """
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, *, deferred: bool = False) -> None:
         self.project = project
         self.path = project.root / LOCK_NAME
+        self.pending = project.state_dir / PENDING_NAME
+        self.deferred = deferred
         self.mutex = threading.RLock()
         self._lock: Lock | None = None
         self._signature: _Signature = None
         self._sources: collections.Counter[str] | None = None  # source → entries pulling it
+        self._pending_at: tuple[int, int] | None = None  # (inode, bytes applied) of the log
+        self._merged = 0  # entries applied from the log since the lock was read
+        self._dirty = False  # a pull committed since the last flush
 
     def current(self) -> Lock:
-        """The lock as it is on disk (an absent file is an empty lock)."""
+        """The lock as it is on disk, with the pending log's entries (an absent file is an
+        empty lock)."""
         with self.mutex:
             signature = _signature(self.path)
             if self._lock is None or signature != self._signature:
                 self._lock = read_project_lock(self.project)
                 self._signature = signature
                 self._sources = None
+                self._pending_at = None
+                self._merged = 0
+            self._apply_pending()
             return self._lock
+
+    def _apply_pending(self, *, complete: bool = False) -> None:
+        try:
+            st = os.stat(self.pending)
+        except FileNotFoundError:
+            return
+        inode, offset = self._pending_at or (st.st_ino, 0)
+        if inode != st.st_ino:
+            offset = 0  # a new log: the old one was written to the lock, which we re-read
+        if st.st_size == offset:
+            return
+        try:
+            with open(self.pending, "rb") as stream:
+                stream.seek(offset)
+                data = stream.read()
+        except OSError as exc:
+            raise PullError(f"Cannot read '{self.pending}': {exc}; fix or delete it.") from exc
+        entries, read = _pending_entries(self.pending, data, complete=complete)
+        if entries:
+            check_lock_paths(Lock({e.module: e for e in entries}), self.project)
+            assert self._lock is not None
+            for entry in entries:
+                self._lock = self._lock.with_entry(entry)
+            self._sources = None
+            self._merged += len(entries)
+        self._pending_at = (st.st_ino, offset + read)
 
     def has_source(self, source: str) -> bool:
         """Whether an entry of :meth:`current` was pulled from ``source``."""
@@ -586,9 +689,10 @@ class LockFile:
                 self._sources = collections.Counter(e.source for e in lock.entries.values())
             return self._sources[source] > 0
 
-    def written(self, base: Lock, entry: LockEntry) -> Lock:
+    def written(self, base: Lock, entry: LockEntry, appended: bytes | None = None) -> Lock:
         """Record that the file on disk now holds ``base`` (the lock the pull planned against)
-        with ``entry`` added or replacing its module's: we just wrote it. Returns that lock.
+        with ``entry`` added or replacing its module's: we just wrote it (or, ``deferred``,
+        appended ``appended`` to the pending log). Returns that lock.
 
         The sources are updated for that entry only: a ``pull --all`` never rebuilds them.
         """
@@ -602,5 +706,65 @@ class LockFile:
             else:
                 self._sources = None
             self._lock = lock
-            self._signature = _signature(self.path)
+            self._dirty = True
+            if not self.deferred:
+                self._signature = _signature(self.path)
+            elif appended is not None:
+                # Our own line needs no reading back, when it is the only one since ours.
+                inode, offset = self._pending_at or (0, 0)
+                st = os.stat(self.pending)
+                if self._pending_at is None and st.st_size == len(appended):
+                    self._pending_at = (st.st_ino, st.st_size)
+                elif inode == st.st_ino and st.st_size == offset + len(appended):
+                    self._pending_at = (inode, st.st_size)
             return lock
+
+    def flush(self) -> int:
+        """Write the lock with the pending log's entries, then delete the log (a no-op unless
+        a pull committed or a log is left). Returns how many entries came from the log.
+
+        Under the project folder's ``flock``, which every pull's transaction holds: no line is
+        appended between the reading and the deleting. The lock is written atomically first,
+        so a crash in between leaves a log whose entries the lock already holds: writing them
+        again gives the same lock.
+        """
+        with self.mutex:
+            if not self._dirty and not os.path.exists(self.pending):
+                return 0
+            with folder_lock(self.project.root):
+                self.current()  # what other processes wrote and appended meanwhile
+                self._apply_pending(complete=True)  # nobody appends now: a bad end is torn
+                assert self._lock is not None
+                lock, merged = self._lock, self._merged
+                data = render_lock_bytes(lock)
+                try:
+                    if _read_bytes(self.path) != data:
+                        atomic_write(self.path, data)
+                    fault("lock-written")
+                    self.pending.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise PullError(
+                        f"Cannot write '{LOCK_NAME}' ({exc}); what was pulled is recorded in "
+                        f"'{self.project.rel(self.pending)}', which the next micropkg command "
+                        "writes to it."
+                    ) from exc
+                self._signature = _signature(self.path)
+                self._pending_at = None
+                self._merged = 0
+                self._dirty = False
+                return merged
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def merge_pending(project: Project) -> int:
+    """Write the entries of a pending log a killed ``pull --all`` left into the lock (see
+    :class:`LockFile`); returns how many (0: no log)."""
+    if not (project.state_dir / PENDING_NAME).exists():
+        return 0
+    return LockFile(project, deferred=True).flush()

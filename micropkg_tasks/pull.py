@@ -21,6 +21,7 @@ from .lockfile import (
     Lock,
     LockEntry,
     LockFile,
+    pending_line,
     read_project_lock,
     render_lock_bytes,
 )
@@ -479,12 +480,19 @@ def _requirement_conflicts(
 
 
 def apply_plan(
-    project: Project, plan: PullPlan, lock: Lock, *, also: dict[Path, bytes] | None = None
+    project: Project,
+    plan: PullPlan,
+    lock: Lock,
+    *,
+    also: dict[Path, bytes] | None = None,
+    lock_file: LockFile | None = None,
 ) -> PullResult:
     """Write ``plan`` and the updated lock as one transaction (see :func:`commit`).
 
     ``also``: more files written in the same transaction (``pyproject.toml`` when an upgrade
-    rewrites its manifest entry).
+    rewrites its manifest entry). With a ``deferred`` ``lock_file`` (a ``pull --all`` run),
+    the transaction appends the entry to the pending log instead of rewriting the lock, and
+    the lock file is told.
     """
     if plan.conflicts:
         listing = "\n".join(f"  {c}" for c in plan.conflicts)
@@ -494,20 +502,27 @@ def apply_plan(
             f"overwrite):\n{listing}",
             list(plan.conflicts),
         )
-    lock_path = project.root / LOCK_NAME
-    new_lock = render_lock_bytes(lock.with_entry(plan.lock_entry))
     writes = {**plan.writes, **(also or {})}
-    # A changed entry always means a new lock; only an unchanged one needs the (whole-file)
-    # comparison, which keeps a re-pull from touching the lock.
-    if lock.entries.get(plan.module) != plan.lock_entry or _read(project, lock_path) != new_lock:
-        writes[lock_path] = new_lock
+    changed = lock.entries.get(plan.module) != plan.lock_entry
+    append = pending_line(plan.lock_entry) if changed else None
+    if lock_file is None or not lock_file.deferred:
+        append = None
+        lock_path = project.root / LOCK_NAME
+        new_lock = render_lock_bytes(lock.with_entry(plan.lock_entry))
+        # A changed entry always means a new lock; only an unchanged one needs the
+        # (whole-file) comparison, which keeps a re-pull from touching the lock.
+        if changed or _read(project, lock_path) != new_lock:
+            writes[lock_path] = new_lock
     commit(
         project,
         writes,
         plan.removals,
         executable=plan.executable,
         what=f"pull of '{plan.module}'",
+        append=append,
     )
+    if lock_file is not None:
+        lock_file.written(lock, plan.lock_entry, append)
     rel_of = journal.relative_paths(project.root, project.rel)
     return PullResult(
         plan,
@@ -523,12 +538,14 @@ def commit(
     *,
     executable: Collection[Path] = frozenset(),
     what: str = "pull",
+    append: bytes | None = None,
 ) -> None:
     """Write ``writes`` and delete ``removals`` as one crash-safe transaction (folders left
     empty by the removals are pruned): on any error the project is left exactly as it was, and
     after a crash the next command finishes or rolls it back (:mod:`.journal`). ``what`` names
-    it in that command's message (``pull of 'pipelines.ds'``)."""
-    if not writes and not removals:
+    it in that command's message (``pull of 'pipelines.ds'``); ``append``: see
+    :func:`.journal.apply`."""
+    if not writes and not removals and append is None:
         return
     try:
         journal.apply(
@@ -538,6 +555,7 @@ def commit(
             removals,
             what=what,
             prune=_prune_candidates(project, removals),
+            append=append,
         )
     except OSError as exc:
         raise PullError(
@@ -681,8 +699,9 @@ def pull(
                 rewrite=rewrite,
             )
             plan = dataclasses.replace(plan, remote_key=fetched.ukey)
-            result = apply_plan(project, plan, lock, also=also(plan) if also else None)
-            lock_file.written(lock, plan.lock_entry)
+            result = apply_plan(
+                project, plan, lock, also=also(plan) if also else None, lock_file=lock_file
+            )
             _keep_in_cache(project, fetched.path, fetched.sha256, lock, plan)
     return result
 

@@ -6,6 +6,7 @@ our warnings on stderr.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any, TextIO
 
@@ -67,6 +68,16 @@ class DoitStyleReporter(ConsoleReporter):  # type: ignore[misc]
         """doit's own errors (e.g. a missing file dependency) as one line."""
         self.errstream.write(f"Error: {msg.strip()}\n")
 
+    def cleanup_error(self, exception: BaseFail) -> None:
+        """A teardown that failed (the lock written when a pull run ends) as one line: doit
+        keeps only the error's traceback, whose last line is ``<class>: <message>``."""
+        from .sources import public_url
+
+        text = _ERROR_CLASS_RE.sub("", _last_line(exception.get_msg()))
+        self.errstream.write(f"Error: {public_url(text)}\n")
+        if self.verbose:
+            self.errstream.write(public_url(exception.get_msg()))
+
     def complete_run(self) -> None:
         """Nothing more to print: failures were printed as they happened."""
 
@@ -89,6 +100,12 @@ class CliReporter(DoitStyleReporter):
 
     def add_success(self, task: Any) -> None:
         """Silent: the command prints the result."""
+
+    def cleanup_error(self, exception: BaseFail) -> None:
+        """Silent: the command writes the lock again, and reports its error."""
+
+
+_ERROR_CLASS_RE = re.compile(r"^[\w.]+: ")
 
 
 def _last_line(text: str) -> str:

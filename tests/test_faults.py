@@ -33,7 +33,7 @@ from faults import (
 from projects import add_pipeline, make_project, write
 from wheelhouse import build_wheel
 
-from micropkg_tasks.lockfile import LOCK_NAME, read_lock
+from micropkg_tasks.lockfile import LOCK_NAME, PENDING_NAME, read_lock
 
 SEED = int(os.environ.get("FAULT_SEED", "8"))
 MEDIUM = 200  # data files of the micro-package most kills use
@@ -165,9 +165,10 @@ def journal_left(root: Path) -> bool:
 
 def after_kill(scenario: Scenario, work: Path) -> bool:
     """Right after a kill: the lock parses, and the tree is old or new unless a journal
-    records the interrupted transaction. Returns whether a journal was left."""
+    records the interrupted transaction, or the pending log entries a ``pull --all`` had not
+    yet written to the lock. Returns whether either was left."""
     read_lock(work / LOCK_NAME)
-    pending = journal_left(work)
+    pending = journal_left(work) or (work / ".micropkg" / PENDING_NAME).exists()
     if not pending:
         assert_one_of(work, scenario.allowed, but_litter=True)
     return pending
@@ -451,7 +452,9 @@ def test_pull_all_killed_anywhere_keeps_each_entry_whole(pull_all: AllScenario) 
     scenario = Scenario(pull_all.base, ("pull", "--all"), pull_all.prefixes)
     rng = random.Random(f"{SEED}-pull-all")
     seen = set()
-    for fault in ("place#3", "backup#70", "committed#3", None, None):
+    # appended: a pull's entry is in the pending log, its journal not yet deleted;
+    # lock-written: the run's lock is written, the pending log not yet deleted.
+    for fault in ("place#3", "backup#70", "committed#3", "appended#2", "lock-written", None, None):
         work = scenario.work()
         if fault:
             assert micropkg(work, "pull", "--all", fault=fault).code == -9

@@ -128,6 +128,9 @@ def run_task_group(
     loader = MicropkgLoader(ctx.cwd, selection=selection, reporter=reporter, context=tasks)
     with locked(ctx, tasks.project):
         code = run_doit(tasks.project.root, loader, [*doit_run_args(values), *extra_args, *targets])
+        if group == "pull":
+            # The tasks' teardown wrote the lock; when it failed, this says why (Error:).
+            tasks.lock_file.flush()
     outcomes = loader.outcomes(group)
     lines = tuple(o.message for o in outcomes if o.message)
     warnings = tuple(w for o in outcomes for w in o.warnings)
