@@ -551,12 +551,16 @@ def _recover(project: Project) -> list[str]:
         _rollback(root, record)
         pending.unlink()
         notes.append(f"rolled back the interrupted {record['what']}; the project is as before it")
+    log = state_dir / PENDING_NAME
+    had_log = log.exists()
     merged = merge_pending(project)
     if merged:
         notes.append(
             f"wrote the {merged} micro-package(s) the interrupted pull had pulled to {LOCK_NAME}"
         )
-    litter = remove_partial_tarballs(root / "dist")
+    # A log whose entries the lock already held (killed right after writing it): deleted.
+    litter = [log] if had_log and not merged else []
+    litter += remove_partial_tarballs(root / "dist")
     with contextlib.suppress(OSError):  # a lock written when the run was killed
         litter += _remove_unheld(root, os.listdir(root), LOCK_TEMP_RE)
     # A journal never renamed into place (nothing was staged yet), cache copies, records.

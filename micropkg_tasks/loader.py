@@ -228,10 +228,12 @@ def _run_pull(
 
 
 def _write_lock(lock_file: LockFile) -> TaskFailed | None:
+    first = not lock_file.closed
     try:
-        lock_file.flush()
-    except MicropkgError as exc:
-        return TaskFailed(str(exc), exc)  # doit's report of a teardown keeps the traceback
+        lock_file.close()
+    except MicropkgError as exc:  # reported by the first teardown only
+        # doit's report of a failed teardown keeps only the traceback: one is made
+        return TaskFailed(str(exc), exc) if first else None
     return None
 
 

@@ -638,8 +638,10 @@ class LockFile:
         self._signature: _Signature = None
         self._sources: collections.Counter[str] | None = None  # source → entries pulling it
         self._pending_at: tuple[int, int] | None = None  # (inode, bytes applied) of the log
-        self._merged = 0  # entries applied from the log since the lock was read
+        self._merged: set[str] = set()  # modules applied from the log since the lock was read
         self._dirty = False  # a pull committed since the last flush
+        self._closed = False  # the run's end (:meth:`close`) came
+        self._failure: PullError | None = None  # why :meth:`close` could not write the lock
 
     def current(self) -> Lock:
         """The lock as it is on disk, with the pending log's entries (an absent file is an
@@ -651,7 +653,7 @@ class LockFile:
                 self._signature = signature
                 self._sources = None
                 self._pending_at = None
-                self._merged = 0
+                self._merged = set()
             self._apply_pending()
             return self._lock
 
@@ -676,9 +678,10 @@ class LockFile:
             check_lock_paths(Lock({e.module: e for e in entries}), self.project)
             assert self._lock is not None
             for entry in entries:
-                self._lock = self._lock.with_entry(entry)
+                if self._lock.entries.get(entry.module) != entry:
+                    self._merged.add(entry.module)
+                    self._lock = self._lock.with_entry(entry)
             self._sources = None
-            self._merged += len(entries)
         self._pending_at = (st.st_ino, offset + read)
 
     def has_source(self, source: str) -> bool:
@@ -719,9 +722,29 @@ class LockFile:
                     self._pending_at = (inode, st.st_size)
             return lock
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """:meth:`flush` when the run ends, the first time only: every pull task's doit
+        ``teardown`` calls it, and the CLI after the run. Its error is raised again by every
+        later call."""
+        with self.mutex:
+            if not self._closed:
+                self._closed = True
+                try:
+                    self.flush()
+                except PullError as exc:
+                    self._failure = exc
+            if self._failure is not None:
+                raise self._failure
+
     def flush(self) -> int:
         """Write the lock with the pending log's entries, then delete the log (a no-op unless
-        a pull committed or a log is left). Returns how many entries came from the log.
+        a pull committed or a log is left). Returns how many micro-packages of the lock on
+        disk the log's entries added or changed.
 
         Under the project folder's ``flock``, which every pull's transaction holds: no line is
         appended between the reading and the deleting. The lock is written atomically first,
@@ -735,10 +758,11 @@ class LockFile:
                 self.current()  # what other processes wrote and appended meanwhile
                 self._apply_pending(complete=True)  # nobody appends now: a bad end is torn
                 assert self._lock is not None
-                lock, merged = self._lock, self._merged
+                lock, merged = self._lock, len(self._merged)
                 data = render_lock_bytes(lock)
                 try:
                     if _read_bytes(self.path) != data:
+                        fault("lock-write")
                         atomic_write(self.path, data)
                     fault("lock-written")
                     self.pending.unlink(missing_ok=True)
@@ -750,7 +774,7 @@ class LockFile:
                     ) from exc
                 self._signature = _signature(self.path)
                 self._pending_at = None
-                self._merged = 0
+                self._merged = set()
                 self._dirty = False
                 return merged
 
@@ -764,7 +788,8 @@ def _read_bytes(path: Path) -> bytes | None:
 
 def merge_pending(project: Project) -> int:
     """Write the entries of a pending log a killed ``pull --all`` left into the lock (see
-    :class:`LockFile`); returns how many (0: no log)."""
+    :class:`LockFile`); returns how many micro-packages that added or changed (0: none, or
+    no log)."""
     if not (project.state_dir / PENDING_NAME).exists():
         return 0
     return LockFile(project, deferred=True).flush()

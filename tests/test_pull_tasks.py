@@ -617,3 +617,207 @@ def test_status_clean_then_modified(project: Path, source: Path, cli: Cli) -> No
         "  modified: src/demo_proj/data_proc/nodes.py",
         "  missing:  tests/data_proc/test_pipeline.py",
     ]
+
+
+# --------------------------------------------------------------------------- the lock, once per run
+
+
+def _pending(root: Path) -> Path:
+    from micropkg_tasks.lockfile import PENDING_NAME
+
+    return root / ".micropkg" / PENDING_NAME
+
+
+def test_pull_all_writes_the_lock_once_when_the_run_ends(
+    manifest_project: Path,
+    project_factory: Callable[..., Path],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 9: each pull's transaction appends its entry to the pending log; the lock is
+    written once, at the end, the same bytes as pulling one entry at a time writes."""
+    import micropkg_tasks.lockfile as lockfile
+    import micropkg_tasks.pull as pull_module
+    from micropkg_tasks.lockfile import read_lock, render_lock
+
+    root = manifest_project
+    lock_path = root / "micropkg.lock"
+    written: list[Path] = []
+    real_write = lockfile.atomic_write
+
+    def counting(path: Path, data: bytes | str, **kwargs: Any) -> None:
+        written.append(path)
+        real_write(path, data, **kwargs)
+
+    monkeypatch.setattr(lockfile, "atomic_write", counting)
+    commits: list[tuple[bool, bool, int]] = []  # (writes the lock, appends, pending lines)
+    real_commit = pull_module.commit
+
+    def spy(project: Any, writes: Any, removals: Any, **kwargs: Any) -> None:
+        log = _pending(root)
+        lines = log.read_bytes().count(b"\n") if log.exists() else 0
+        commits.append((lock_path in writes, kwargs.get("append") is not None, lines))
+        real_commit(project, writes, removals, **kwargs)
+
+    monkeypatch.setattr(pull_module, "commit", spy)
+    _, keys = pull_all(cli)
+    assert keys == set(PLACED)
+    assert commits == [(False, True, 0), (False, True, 1), (False, True, 2)]
+    assert written == [lock_path]
+    assert not _pending(root).exists()
+    lock = read_lock(lock_path)
+    assert sorted(e.source for e in lock.entries.values()) == sorted(PLACED)
+    assert lock_path.read_text(encoding="utf-8") == render_lock(lock)
+
+    # One pull at a time (each rewrites the lock in its transaction): the same lock.
+    monkeypatch.undo()
+    other = project_factory("proj2")
+    monkeypatch.chdir(other)
+    for args in (
+        (DATA_PROC, "--env", "local"),
+        (REPORTING, "--alias", "beta", "--destination", "pipelines"),
+        (CLEANING,),
+    ):
+        result = cli("pull", *args)
+        assert result.code == 0, result.err
+    assert (other / "micropkg.lock").read_bytes() == lock_path.read_bytes()
+    assert (other / "requirements.in").read_bytes() == (root / "requirements.in").read_bytes()
+
+
+def test_the_next_command_writes_what_a_killed_run_left_pending(
+    manifest_project: Path, cli: Cli
+) -> None:
+    from micropkg_tasks.lockfile import Lock, pending_line, read_lock, render_lock_bytes
+
+    root = manifest_project
+    pull_all(cli)
+    lock_path = root / "micropkg.lock"
+    whole = lock_path.read_bytes()
+    first, second, third = sorted(read_lock(lock_path).entries.values(), key=lambda e: e.module)
+    # Killed after three commits, before its lock: one line torn by a full disk, one appended
+    # again by the recovery of its journal.
+    lock_path.write_bytes(render_lock_bytes(Lock({first.module: first})))
+    log = _pending(root)
+    two, three = pending_line(second), pending_line(third)
+    log.write_bytes(two + three[:40] + three + two)
+    result = cli("status")
+    assert result.code == 0, result.err
+    assert (
+        "Recovered: wrote the 2 micro-package(s) the interrupted pull had pulled to "
+        "micropkg.lock." in result.err_lines
+    )
+    assert lock_path.read_bytes() == whole
+    assert not log.exists()
+    assert cli("status").err == ""  # nothing more to recover
+    _, keys = pull_all(cli)
+    assert keys == set()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"[1, 2]", "Cannot read 'lock.pending.jsonl': line 1 is not a pulled entry"),
+        (
+            b'{"module": "evil", "entry": {"source": "x.tar.gz", "sha256": "'
+            + b"0" * 64
+            + b'", "package": "evil", "files": {"../../outside.py": "'
+            + b"0" * 64
+            + b'"}}}',
+            "Cannot read 'lock.pending.jsonl': entry 'evil' lists the file '../../outside.py'",
+        ),
+        (
+            b'{"module": "evil", "entry": {"source": "x.tar.gz", "sha256": "'
+            + b"0" * 64
+            + b'", "package": "evil", "files": {"pyproject.toml": "'
+            + b"0" * 64
+            + b'"}}}',
+            "Cannot use 'micropkg.lock': entry 'evil' lists the file 'pyproject.toml': it is "
+            "outside the folders a pull writes to",
+        ),
+    ],
+)
+def test_a_hostile_pending_log_is_refused(
+    manifest_project: Path, cli: Cli, line: bytes, message: str
+) -> None:
+    root = manifest_project
+    pull_all(cli)
+    lock = (root / "micropkg.lock").read_bytes()
+    _pending(root).write_bytes(b"\n" + line)
+    result = cli("status")
+    assert result.code == 1
+    assert result.err.startswith(f"Error: {message}"), result.err
+    assert len(result.err.splitlines()) == 1
+    assert (root / "micropkg.lock").read_bytes() == lock
+    assert (root / "outside.py").exists() is False
+
+
+def test_a_lock_that_cannot_be_written_when_the_run_ends(
+    manifest_project: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk when the lock is written: one ``Error:`` line, exit code 1; the pulled
+    files stay, their entries in the pending log, which the next command writes."""
+    import micropkg_tasks.faults as faults
+    from micropkg_tasks.lockfile import read_lock
+
+    root = manifest_project
+    monkeypatch.setattr(faults, "_seen", {})
+    monkeypatch.setenv("MICROPKG_TEST_FAULT", "lock-write:ENOSPC")
+    result = cli("pull", "--all")
+    assert result.code == 1
+    assert result.err_lines == [
+        "Error: Cannot write 'micropkg.lock' ([Errno 28] No space left on device); what was "
+        "pulled is recorded in '.micropkg/lock.pending.jsonl', which the next micropkg "
+        "command writes to it."
+    ]
+    assert not (root / "micropkg.lock").exists()
+    assert _pending(root).read_bytes().count(b"\n") == 3
+    assert all((root / rel).is_file() for placed in PLACED.values() for rel in placed)
+    monkeypatch.delenv("MICROPKG_TEST_FAULT")
+    result = cli("status")
+    assert result.code == 0, result.err
+    assert result.err.startswith("Recovered: wrote the 3 micro-package(s)")
+    lock = read_lock(root / "micropkg.lock")
+    assert sorted(e.source for e in lock.entries.values()) == sorted(PLACED)
+    _, keys = pull_all(cli)
+    assert keys == set()
+
+
+def test_plain_doit_reports_a_lock_it_cannot_write_once(manifest_project: Path, cli: Cli) -> None:
+    """``doit pull`` writes the lock in its pull tasks' teardown: a failure there is one
+    ``Error:`` line, however many entries were pulled."""
+    root = manifest_project
+    assert cli("init").code == 0
+    env = {**os.environ, "MICROPKG_TEST_FAULT": "lock-write:ENOSPC"}
+    result = plain_doit(root, "pull", env=env)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        "Error: Cannot write 'micropkg.lock' ([Errno 28] No space left on device); what was "
+        "pulled is recorded in '.micropkg/lock.pending.jsonl', which the next micropkg "
+        "command writes to it."
+    ], result.stderr
+    assert not (root / "micropkg.lock").exists()
+    result = plain_doit(root, "pull")  # every entry is up to date: the log is written first
+    assert result.returncode == 0, result.stderr
+    assert "Recovered: wrote the 3 micro-package(s)" in result.stderr
+    assert not _pending(root).exists()
+    assert (root / "micropkg.lock").is_file()
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_parallel_plain_doit_records_every_entry(
+    manifest_project: Path, cli: Cli, mode: str
+) -> None:
+    """``-P process``: each process appends to the pending log and writes the lock at its
+    end, after the others' entries (read from the log)."""
+    from micropkg_tasks.lockfile import read_lock, render_lock
+
+    root = manifest_project
+    assert cli("init").code == 0
+    result = plain_doit(root, "-n", "3", "-P", mode, "pull")
+    assert result.returncode == 0, result.stderr
+    lock = read_lock(root / "micropkg.lock")
+    assert sorted(e.source for e in lock.entries.values()) == sorted(PLACED)
+    assert (root / "micropkg.lock").read_text(encoding="utf-8") == render_lock(lock)
+    assert not _pending(root).exists()
+    _, keys = pull_all(cli)
+    assert keys == set()

@@ -130,7 +130,7 @@ def run_task_group(
         code = run_doit(tasks.project.root, loader, [*doit_run_args(values), *extra_args, *targets])
         if group == "pull":
             # The tasks' teardown wrote the lock; when it failed, this says why (Error:).
-            tasks.lock_file.flush()
+            tasks.lock_file.close()
     outcomes = loader.outcomes(group)
     lines = tuple(o.message for o in outcomes if o.message)
     warnings = tuple(w for o in outcomes for w in o.warnings)
