@@ -12,11 +12,14 @@ The protocol follows SQLite's rollback journal and git's lock-file discipline:
 3. **Swap.** Each existing target is renamed to ``.<name>.micropkg-bak``, then its staged file
    is renamed over it; a file to remove is renamed to its backup.
 4. **Commit point.** The journal is renamed to ``journal.committed.json``.
-5. **Clean up.** Backups are deleted, emptied folders pruned, the journal deleted.
+5. **Clean up.** The transaction's line, if any, is appended to the pending lock entries
+   (``pull --all``: :class:`~micropkg_tasks.lockfile.LockFile`); backups are deleted, emptied
+   folders pruned, the journal deleted.
 
 Any error or signal before 4 rolls back in the same process. After a crash, :func:`recover`,
 called by the next command once it holds the project lock, rolls back a journal that was not
-committed and finishes one that was. Both are idempotent: a crash during recovery is recovered
+committed and finishes one that was, then writes the pending lock entries into the lock. All
+are idempotent: a crash during recovery is recovered
 by the next run. So after a SIGKILL anywhere, once the next command has started, the project is
 exactly its old state or exactly its new one, and none of our temporary files are left.
 """
