@@ -210,6 +210,35 @@ def _tar_info(arcname: str, *, size: int, is_dir: bool, mtime: int) -> tarfile.T
     return info
 
 
+# A ustar header after its type flag: no link name, the POSIX magic, no user, group or device
+# numbers, no prefix, the padding to 512 bytes.
+_USTAR_TAIL = b"\0" * 100 + tarfile.POSIX_MAGIC + b"\0" * (32 + 32 + 8 + 8 + 155 + 12)
+_LIMIT = 8**11  # the largest size or time a ustar header holds, plus one
+
+
+def _header(arcname: str, *, size: int, is_dir: bool, mtime: int) -> bytes:
+    """The header block(s) ``TarFile.addfile`` writes for :func:`_tar_info`'s member in PAX
+    format. Made here for an ASCII name of up to 100 characters, which tarfile writes as one
+    ustar block (every member of most micro-packages: tarfile's pure-Python headers were a
+    fifth of packaging's main process); by tarfile for any other."""
+    name = f"{arcname}/" if is_dir else arcname
+    if not (len(name) <= 100 and name.isascii() and 0 <= size < _LIMIT and 0 <= mtime < _LIMIT):
+        info = _tar_info(arcname, size=size, is_dir=is_dir, mtime=mtime)
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    block = b"".join(
+        (
+            name.encode("ascii").ljust(100, b"\0"),
+            b"%07o\0" % (DIR_MODE if is_dir else FILE_MODE),
+            b"0000000\0" * 2,  # uid, gid
+            b"%011o\0%011o\0" % (size, mtime),
+            b" " * 8,  # the checksum's field counts as spaces in the checksum
+            tarfile.DIRTYPE if is_dir else tarfile.REGTYPE,
+            _USTAR_TAIL,
+        )
+    )
+    return b"%s%06o\0%s" % (block[:148], sum(block), block[155:])
+
+
 _Entry = tuple[str, "bytes | Path | None", int]
 
 
@@ -246,39 +275,50 @@ def _check_limits(name: str, entries: list[_Entry], limits: Limits) -> None:
             raise PackageError(f"Cannot package '{name}': {size_message(limits.max_size, arcname)}")
 
 
-def _add_file(tar: tarfile.TarFile, info: tarfile.TarInfo, path: Path) -> None:
+def _copy_file(out: IO[bytes], path: Path, size: int) -> None:
+    """Stream ``size`` bytes of ``path`` to ``out`` in chunks (a large file is never held)."""
     with path.open("rb") as stream:
-        if os.fstat(stream.fileno()).st_size != info.size:
+        if os.fstat(stream.fileno()).st_size != size:
             raise PackageError(f"'{path}' changed while it was being packaged; run again.")
-        tar.addfile(info, stream)
+        left = size
+        while left:
+            chunk = stream.read(min(left, _COPY_CHUNK))
+            if not chunk:
+                raise OSError("unexpected end of data")  # (tarfile's words)
+            out.write(chunk)
+            left -= len(chunk)
 
 
 def _write_tar_gz(raw: IO[bytes], top: str, entries: list[_Entry]) -> int:
-    """Write the archive to ``raw``; return the length of the (uncompressed) tar stream."""
+    """Write the archive to ``raw``; return the length of the (uncompressed) tar stream.
+
+    The bytes are those of ``tarfile`` in PAX format adding each entry with ``addfile``, then
+    closing: each header, the member's data padded to 512 bytes, two zero blocks, zeros to a
+    multiple of 10,240 bytes.
+    """
     mtime = _source_date_epoch()
     # filename="" and mtime=0 keep the gzip header free of the temp name and the clock.
     gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL)
     with gz:
-        # tarfile writes each header, body and padding apart: gathered here, gzip is called
-        # once per 64 KiB instead of three times per member. Deflate's output does not depend
-        # on how its input is split, so the bytes are the same.
-        buffered = io.BufferedWriter(gz, buffer_size=_GZIP_INPUT)
+        # Gathered here, gzip is called once per 64 KiB instead of three times per member.
+        # Deflate's output does not depend on how its input is split: the bytes are the same.
+        out = io.BufferedWriter(gz, buffer_size=_GZIP_INPUT)
+        offset = 0
         try:
-            with tarfile.open(
-                fileobj=buffered, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
-            ) as tar:
-                tar.copybufsize = _COPY_CHUNK  # type: ignore[attr-defined]
-                for arcname, data, size in entries:
-                    if data is None:
-                        tar.addfile(_tar_info(arcname, size=0, is_dir=True, mtime=mtime))
-                        continue
-                    info = _tar_info(arcname, size=size, is_dir=False, mtime=mtime)
-                    if isinstance(data, Path):
-                        _add_file(tar, info, data)
-                    else:
-                        tar.addfile(info, io.BytesIO(data))
+            for arcname, data, size in entries:
+                header = _header(arcname, size=size, is_dir=data is None, mtime=mtime)
+                out.write(header)
+                if isinstance(data, Path):
+                    _copy_file(out, data, size)
+                elif data:
+                    out.write(data)
+                blocks = -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+                out.write(b"\0" * (blocks - size))
+                offset += len(header) + blocks
+            offset += 2 * tarfile.BLOCKSIZE  # the end of the archive, then whole records
+            out.write(b"\0" * (2 * tarfile.BLOCKSIZE + -offset % tarfile.RECORDSIZE))
         finally:
-            buffered.detach()  # flushed into gzip, which stays open to be finished
+            out.detach()  # flushed into gzip, which stays open to be finished
         return gz.tell()
 
 
