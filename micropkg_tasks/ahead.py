@@ -12,7 +12,10 @@ worker only accelerates:
 * anything unexpected (the worker cannot start, dies, answers late or not at all) makes the
   main process rewrite that file itself, as it always did;
 * it reads its requests from a pipe and ends when that pipe closes: when the main process
-  ends, even by ``SIGKILL``, the worker ends too.
+  ends, even by ``SIGKILL``, the worker ends too;
+* while the main process would wait for it, it takes a batch the worker has not started (the
+  item it needs, else the one furthest ahead) and does it itself, telling the worker to skip
+  it: the two stay busy whichever is the faster one.
 
 A run hands it work through a :class:`Lookahead`; ``MICROPKG_WORKER=0`` turns it off.
 """
@@ -59,9 +62,10 @@ WAIT_SECONDS = 30.0
 _FRAME = struct.Struct("!I")
 # The worker imports what this process imports: it gets the folder this package came from,
 # then this process's ``sys.path``.
+# ``sys.argv[1]``: the file descriptor of the pipe of batches to skip (-1: none).
 _BOOT = (
-    "import sys; sys.path[:0] = sys.argv[1:]; "
-    "from micropkg_tasks.ahead import serve; serve(sys.stdin.buffer, sys.stdout.buffer)"
+    "import sys; sys.path[:0] = sys.argv[2:]; from micropkg_tasks.ahead import serve; "
+    "serve(sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[1]))"
 )
 
 
@@ -153,19 +157,15 @@ def _reply(answers: IO[bytes], frame: _Frame) -> None:
         raise _Gone from exc
 
 
-def _answer(batch: Batch, answers: IO[bytes]) -> None:
-    """Do ``batch``: send its answers, then (with the last ones) that it is done."""
-    ready: list[tuple[Rewrite, _Answer]] = []
-    flushed = time.monotonic()
+def _run_batch(
+    batch: Batch, ready: list[tuple[Rewrite, _Answer]], progress: Callable[[], None]
+) -> None:
+    """Do ``batch``, adding each answer to ``ready`` (then calling ``progress``)."""
 
     def record(call: Rewrite, data: bytes) -> RewriteResult:
-        nonlocal flushed
         result = call.run(data)
         ready.append((call, (_digest(data), result.text, result.changed, result.warnings)))
-        if time.monotonic() - flushed > FLUSH_SECONDS:  # a long batch: show progress
-            _reply(answers, (ready[:], False))
-            ready.clear()
-            flushed = time.monotonic()
+        progress()
         return result
 
     try:
@@ -174,16 +174,71 @@ def _answer(batch: Batch, answers: IO[bytes]) -> None:
         raise
     except Exception:  # the main process meets it again, and reports it
         pass
+
+
+def _answer(batch: Batch, answers: IO[bytes]) -> None:
+    """Do ``batch``: send its answers, then (with the last ones) that it is done."""
+    ready: list[tuple[Rewrite, _Answer]] = []
+    flushed = time.monotonic()
+
+    def progress() -> None:
+        nonlocal flushed
+        if time.monotonic() - flushed > FLUSH_SECONDS:  # a long batch: show progress
+            _reply(answers, (ready[:], False))
+            ready.clear()
+            flushed = time.monotonic()
+
+    _run_batch(batch, ready, progress)
     _reply(answers, (ready, True))
 
 
-def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
-    """The worker's loop: answer each batch, in order, until ``requests`` ends."""
+class _Skips:
+    """The worker's end of the pipe on which the main process names the batches (by their
+    number in the order sent) it does itself."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.numbers: set[int] = set()
+        self._partial = b""
+        if fd >= 0:
+            os.set_blocking(fd, False)
+
+    def has(self, number: int) -> bool:
+        """Whether batch ``number`` is the main process's (reading what it has said since)."""
+        while self.fd >= 0:
+            try:
+                data = os.read(self.fd, 4096)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if not data:  # the main process closed it: nothing more will be skipped
+                self.fd = -1
+                break
+            data = self._partial + data
+            whole = len(data) - len(data) % _FRAME.size
+            self.numbers.update(n for (n,) in _FRAME.iter_unpack(data[:whole]))
+            self._partial = data[whole:]
+        if number in self.numbers:
+            self.numbers.discard(number)
+            return True
+        return False
+
+
+def serve(requests: IO[bytes], answers: IO[bytes], skips: int = -1) -> None:
+    """The worker's loop: answer each batch, in order, until ``requests`` ends; a batch the
+    main process took (named on the pipe ``skips``) is answered at once, with nothing."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    taken = _Skips(skips)
+    number = 0
     while True:
         try:
             batch = _receive(requests)
-            _answer(batch, answers)  # type: ignore[arg-type]
+            if taken.has(number):
+                _reply(answers, ([], True))
+            else:
+                _answer(batch, answers)  # type: ignore[arg-type]
+            number += 1
         except (EOFError, _Gone):
             return
 
@@ -213,6 +268,13 @@ class RewriteAhead:
         """Bytes of each batch's answers so far."""
         self._largest = 0
         """Bytes of the largest batch answered so far."""
+        self._batches: dict[Hashable, tuple[int, Batch]] = {}
+        """Batches sent, neither answered nor taken back: their number in the order sent."""
+        self._sent = 0
+        self._taken: set[Hashable] = set()
+        """Batches the main process took back and did: the worker's answers are dropped."""
+        self._skips = -1
+        """Our end of the pipe naming the batches taken back (-1: none)."""
 
     def submit(self, key: Hashable, batch: Batch) -> None:
         """Have the worker do ``batch`` (known as ``key``) unless it was submitted before."""
@@ -223,10 +285,15 @@ class RewriteAhead:
             if proc is None or proc.stdin is None:
                 return
             self._submitted.add(key)
-            self._pending.append(key)
         # Not under the mutex: the reader thread must be free to file the worker's answers
-        # while a long request fills the pipe.
+        # while a long request fills the pipe. Numbered and sent under one lock: in order.
         with self._sending:
+            with self._mutex:
+                if self._dead:
+                    return
+                self._pending.append(key)
+                self._batches[key] = (self._sent, batch)
+                self._sent += 1
             try:
                 _send(proc.stdin, batch)
             # AttributeError and TypeError: what pickle raises for a local or unpicklable object
@@ -236,36 +303,75 @@ class RewriteAhead:
 
     def take(self, key: Hashable, call: Rewrite, data: bytes) -> RewriteResult | None:
         """The worker's result of ``call`` on exactly ``data`` in batch ``key``; None when it
-        has none (the caller rewrites). Waits while the worker owes it and keeps answering."""
+        has none (the caller rewrites). While the worker owes it and keeps answering, this
+        does a batch the worker has not started (:meth:`_victim`), or waits."""
         from .rewrite import RewriteResult
 
-        with self._mutex:
-            if os.getpid() != self._pid:
-                return None
-
-            def known() -> bool:
-                return key not in self._pending or call in self._done.get(key, {})
-
-            while not known():
-                frames = self._frames
-                self._mutex.wait(WAIT_SECONDS)
-                if not known() and self._frames == frames:
-                    self._fail()  # no answer at all for that long: stuck, never wait again
-            answer = self._done.get(key, {}).pop(call, None)
-            if answer is not None:
-                self._held -= len(answer[1])
+        while True:
+            with self._mutex:
+                if os.getpid() != self._pid:
+                    return None
+                if self._known(key, call):
+                    answer = self._done.get(key, {}).pop(call, None)
+                    if answer is not None:
+                        self._held -= len(answer[1])
+                    break
+                victim = self._victim(key)
+                if victim is None:
+                    frames = self._frames
+                    self._mutex.wait(WAIT_SECONDS)
+                    if not self._known(key, call) and self._frames == frames:
+                        self._fail()  # no answer at all for that long: stuck, never wait again
+                    continue
+                number, batch = self._batches.pop(victim)
+                self._taken.add(victim)
+            self._take_back(victim, number, batch)
         if answer is None or answer[0] != _digest(data):
             return None
         return RewriteResult(answer[1], answer[2], answer[3])
+
+    def _known(self, key: Hashable, call: Rewrite) -> bool:
+        return key not in self._pending or call in self._done.get(key, {})
+
+    def _victim(self, key: Hashable) -> Hashable | None:
+        """A batch the worker has not started, to do here rather than wait: ``key`` itself,
+        else the one furthest ahead (the last the worker would reach). Never the oldest it
+        owes: it is working on that one."""
+        if self._skips < 0 or not self._pending:
+            return None
+        first = self._pending[0]
+        if key != first and key in self._batches:
+            return key
+        for candidate in reversed(self._pending):
+            if candidate == first:
+                return None
+            if candidate in self._batches:
+                return candidate
+        return None
+
+    def _take_back(self, key: Hashable, number: int, batch: Batch) -> None:
+        """Do batch ``key`` here, telling the worker to skip it (when the pipe is full or
+        closed it does it as well: its answers are dropped all the same)."""
+        with contextlib.suppress(OSError):
+            os.write(self._skips, _FRAME.pack(number))
+        ready: list[tuple[Rewrite, _Answer]] = []
+        _run_batch(batch, ready, lambda: None)
+        size = sum(len(answer[1]) for _, answer in ready)
+        with self._mutex:
+            self._done.setdefault(key, {}).update(ready)
+            self._held += size
+            self._largest = max(self._largest, size)
+            self._mutex.notify_all()
 
     def room(self) -> int:
         """How many more batches fit in ``AHEAD_BYTES`` with the answers held, each batch in
         flight and each new one counted as large as the largest so far (``AHEAD_ITEMS`` in
         all until a batch is answered: nothing is known of their size before)."""
         with self._mutex:
+            flying = len(self._pending) - len(self._taken)  # (those taken back are held)
             if not self._largest:
-                return max(0, AHEAD_ITEMS - len(self._pending))
-            return max(0, (AHEAD_BYTES - self._held) // self._largest - len(self._pending))
+                return max(0, AHEAD_ITEMS - flying)
+            return max(0, (AHEAD_BYTES - self._held) // self._largest - flying)
 
     def forget(self, key: Hashable) -> None:
         """Drop what is left of batch ``key``'s answers (its item is done)."""
@@ -287,7 +393,7 @@ class RewriteAhead:
             self._fail()
             proc, self._proc = self._proc, None
         if proc is not None:
-            _stop(proc)
+            _stop(proc)  # (the pipe of batches taken back is closed with the object)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -301,18 +407,28 @@ class RewriteAhead:
             self._dead = True
             return None
         root = str(Path(__file__).resolve().parent.parent)
+        skips, self._skips = os.pipe() if os.name == "posix" else (-1, -1)
         try:
+            if self._skips >= 0:
+                os.set_blocking(self._skips, False)
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _BOOT, root, *sys.path],
+                [sys.executable, "-I", "-S", "-c", _BOOT, str(skips), root, *sys.path],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
+                pass_fds=(skips,) if skips >= 0 else (),
             )
         except OSError:
+            if self._skips >= 0:
+                os.close(self._skips)
+            self._skips = -1
             self._dead = True
             return None
+        finally:
+            if skips >= 0:
+                os.close(skips)  # the worker's end
         self._proc = proc
-        weakref.finalize(self, _stop, proc)
+        weakref.finalize(self, _stop, proc, self._skips)
         # The thread holds the object weakly: dropping it stops the worker (the finalizer).
         thread = threading.Thread(target=_read_answers, args=(weakref.ref(self), proc), daemon=True)
         thread.start()
@@ -327,6 +443,8 @@ class RewriteAhead:
             try:
                 answers, done = frame  # type: ignore[misc]
                 key = self._pending[0]
+                if key in self._taken:
+                    answers = []  # done here instead (or as well)
                 size = sum(len(answer[1]) for _, answer in answers)
                 self._done.setdefault(key, {}).update(answers)
             except (TypeError, ValueError, IndexError):
@@ -336,6 +454,8 @@ class RewriteAhead:
                 self._sizes[key] = self._sizes.get(key, 0) + size
                 if done:
                     self._pending.pop(0)
+                    self._batches.pop(key, None)
+                    self._taken.discard(key)
                     self._largest = max(self._largest, self._sizes.pop(key))
             self._mutex.notify_all()
 
@@ -348,6 +468,7 @@ class RewriteAhead:
         self._dead = True
         self._pending.clear()
         self._sizes.clear()
+        self._batches.clear()
         self._mutex.notify_all()
         if self._proc is not None:
             with contextlib.suppress(OSError):
@@ -374,7 +495,10 @@ def _read_answers(ref: weakref.ref[RewriteAhead], proc: subprocess.Popen[bytes])
             del owner
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes], skips: int = -1) -> None:
+    if skips >= 0:
+        with contextlib.suppress(OSError):
+            os.close(skips)
     with contextlib.suppress(OSError):
         proc.kill()
     if proc.stdin is not None:  # stdout is the reader thread's to close

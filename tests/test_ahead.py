@@ -4,12 +4,15 @@ process that started it (even after a SIGKILL)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_runner import Cli
@@ -301,15 +304,103 @@ def test_a_stuck_worker_is_given_up(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path = write(tmp_path / "nodes.py", SOURCE.decode())
     ahead = RewriteAhead()
     try:
-        proc = _signal_worker(ahead, tmp_path, signal.SIGSTOP)
+        proc = _signal_worker(ahead, tmp_path, signal.SIGSTOP)  # stopped on batch "first"
         ahead.submit("stuck", _batch(path))
         began = time.monotonic()
-        assert ahead.take("stuck", CALL, SOURCE) is None
-        assert time.monotonic() - began < 5
+        # Not started by the worker: taken back and done here, at once.
+        assert ahead.take("stuck", CALL, SOURCE) == CALL.run(SOURCE)
+        assert time.monotonic() - began < ahead_mod.WAIT_SECONDS
+        # The one the worker is on is waited for, then given up.
+        assert ahead.take("first", CALL, b"") is None
+        assert ahead_mod.WAIT_SECONDS <= time.monotonic() - began < 5
         assert proc.wait(timeout=10) == -signal.SIGKILL  # given up: killed
         assert ahead.rewriter("stuck")(CALL, SOURCE).text == b"from p0 import nodes\n"
     finally:
         ahead.close()
+
+
+def test_a_batch_the_worker_has_not_started_is_done_here_and_skipped_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the worker is busy (stopped here), the main process does the batch it needs
+    itself rather than wait; the worker, told on its pipe, answers that one with nothing."""
+    path = write(tmp_path / "nodes.py", SOURCE.decode())
+    answered: dict[object, int] = {}
+    done: list[object] = []
+    real_store = RewriteAhead._store
+
+    def spy_store(self: RewriteAhead, frame: Any) -> None:
+        key = self._pending[0]
+        answered[key] = answered.get(key, 0) + len(frame[0])
+        done.extend([key] if frame[1] else [])
+        real_store(self, frame)
+
+    monkeypatch.setattr(RewriteAhead, "_store", spy_store)
+    ahead = RewriteAhead()
+    try:
+        proc = _signal_worker(ahead, tmp_path, signal.SIGSTOP)
+        for key in ("b", "c", "d"):
+            ahead.submit(key, _batch(path))
+        began = time.monotonic()
+        assert ahead.take("c", CALL, SOURCE) == CALL.run(SOURCE)  # done here, at once
+        assert time.monotonic() - began < ahead_mod.WAIT_SECONDS
+        proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while ahead._pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert done == ["first", "b", "c", "d"]
+        assert answered == {"first": 0, "b": 1, "c": 0, "d": 1}
+        assert ahead.take("b", CALL, SOURCE) == CALL.run(SOURCE)  # the worker's
+        assert ahead.take("c", CALL, SOURCE) is None  # taken once
+        assert ahead.room() == ahead_mod.AHEAD_BYTES // ahead._largest - 1  # "d" held
+    finally:
+        ahead.close()
+
+
+def test_package_all_does_the_batches_of_a_stopped_worker_itself(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker stopped for a second when it starts: the main process does every batch
+    but the worker's first one itself, and the tarballs and messages are the same."""
+    root = _project(tmp_path / "proj")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv(ahead_mod.ENV_VAR, "0")
+    alone = cli("package", "--all")
+    assert alone.code == 0, alone.err
+    expected = _tarballs(root)
+    for folder in ("dist", ".micropkg"):
+        subprocess.run(["rm", "-rf", str(root / folder)], check=True)
+    monkeypatch.delenv(ahead_mod.ENV_VAR)
+    real_start = RewriteAhead._start
+
+    def resume(proc: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(OSError):
+            proc.send_signal(signal.SIGCONT)
+
+    def stopped_start(self: RewriteAhead) -> subprocess.Popen[bytes] | None:
+        fresh = self._proc is None
+        proc = real_start(self)
+        if fresh and proc is not None:
+            proc.send_signal(signal.SIGSTOP)
+            threading.Timer(1.0, resume, (proc,)).start()
+        return proc
+
+    taken_back: list[object] = []
+    real_take_back = RewriteAhead._take_back
+
+    def spy_take_back(self: RewriteAhead, key: object, number: int, batch: Any) -> None:
+        taken_back.append(key)
+        real_take_back(self, key, number, batch)
+
+    monkeypatch.setattr(RewriteAhead, "_start", stopped_start)
+    monkeypatch.setattr(RewriteAhead, "_take_back", spy_take_back)
+    helped = cli("package", "--all")
+    assert helped.code == 0, helped.err
+    # Handed over: the entries after the first AHEAD_AFTER + 1; the first of them is the
+    # worker's (it is on it, as far as the main process knows), the others done here.
+    assert len(taken_back) == N - AHEAD_AFTER - 2
+    assert _tarballs(root) == expected
+    assert (helped.out, helped.err) == (alone.out, alone.err)
 
 
 def test_a_long_batch_is_waited_for_while_its_answers_come(
