@@ -407,9 +407,10 @@ class RewriteAhead:
             self._dead = True
             return None
         root = str(Path(__file__).resolve().parent.parent)
-        skips, self._skips = os.pipe() if os.name == "posix" else (-1, -1)
+        skips = self._skips = -1
         try:
-            if self._skips >= 0:
+            if os.name == "posix":  # (no pipe to hand over elsewhere: nothing is taken back)
+                skips, self._skips = os.pipe()
                 os.set_blocking(self._skips, False)
             proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", _BOOT, str(skips), root, *sys.path],

@@ -603,6 +603,8 @@ def _pending_entries(path: Path, data: bytes, *, complete: bool) -> tuple[list[L
             if last and not complete:
                 return entries, read
             record = None
+        except RecursionError:
+            record = False  # whole, nested too deep to be an entry
         if record is not None:
             if not (isinstance(record, dict) and isinstance(record.get("module"), str)):
                 raise PullError(
@@ -672,7 +674,8 @@ class LockFile:
                 stream.seek(offset)
                 data = stream.read()
         except OSError as exc:
-            raise PullError(f"Cannot read '{self.pending}': {exc}; fix or delete it.") from exc
+            where = self.project.rel(self.pending)
+            raise PullError(f"Cannot read '{where}': {exc}; fix or delete it.") from exc
         entries, read = _pending_entries(self.pending, data, complete=complete)
         if entries:
             check_lock_paths(Lock({e.module: e for e in entries}), self.project)

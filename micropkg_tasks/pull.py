@@ -504,9 +504,9 @@ def apply_plan(
         )
     writes = {**plan.writes, **(also or {})}
     changed = lock.entries.get(plan.module) != plan.lock_entry
-    append = pending_line(plan.lock_entry) if changed else None
-    if lock_file is None or not lock_file.deferred:
-        append = None
+    deferred = lock_file is not None and lock_file.deferred
+    append = pending_line(plan.lock_entry) if deferred and changed else None
+    if not deferred:
         lock_path = project.root / LOCK_NAME
         new_lock = render_lock_bytes(lock.with_entry(plan.lock_entry))
         # A changed entry always means a new lock; only an unchanged one needs the
