@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import contextlib
 import functools
 import itertools
 import json
@@ -43,6 +44,8 @@ LOCK_NAME = "micropkg.lock"
 LOCK_VERSION = 1
 PENDING_NAME = "lock.pending.jsonl"
 """In the state folder: entries a ``pull --all`` committed and not yet written to the lock."""
+SOURCES_NAME = "lock-sources.json"
+"""In the state folder: the sources the lock records, with the lock file's signature."""
 # The temporary file of the lock's atomic write (:func:`.fsutil.atomic_writer`).
 LOCK_TEMP_RE = re.compile(r"^\.micropkg\.lock\.[0-9a-f]{8}\.micropkg-tmp$")
 
@@ -644,6 +647,8 @@ class LockFile:
         self._dirty = False  # a pull committed since the last flush
         self._closed = False  # the run's end (:meth:`close`) came
         self._failure: PullError | None = None  # why :meth:`close` could not write the lock
+        self._cached: tuple[_Signature, frozenset[str] | None] | None = None
+        """The lock's signature when the sources file was last read, and its sources."""
 
     def current(self) -> Lock:
         """The lock as it is on disk, with the pending log's entries (an absent file is an
@@ -688,12 +693,50 @@ class LockFile:
         self._pending_at = (st.st_ino, offset + read)
 
     def has_source(self, source: str) -> bool:
-        """Whether an entry of :meth:`current` was pulled from ``source``."""
+        """Whether an entry of :meth:`current` was pulled from ``source``.
+
+        Until the lock is needed whole, the sources come from ``.micropkg/lock-sources.json``
+        when it was written for the lock file now on disk (the same inode, size and times)
+        and no pending log exists: a run with nothing to pull (1,000 up-to-date checks) then
+        never parses the lock.
+        """
         with self.mutex:
+            if self._lock is None:
+                cached = self._cached_sources()
+                if cached is not None:
+                    return source in cached
             lock = self.current()
             if self._sources is None:
                 self._sources = collections.Counter(e.source for e in lock.entries.values())
+                self._save_sources(lock)
             return self._sources[source] > 0
+
+    def _cached_sources(self) -> frozenset[str] | None:
+        signature = _signature(self.path)
+        if signature is None or os.path.exists(self.pending):
+            return None
+        if self._cached is None or self._cached[0] != signature:
+            self._cached = (signature, _read_sources(self.sources_path, signature))
+        return self._cached[1]
+
+    @property
+    def sources_path(self) -> Path:
+        """Where the sources of the lock on disk are kept (see :meth:`has_source`)."""
+        return self.project.state_dir / SOURCES_NAME
+
+    def _save_sources(self, lock: Lock) -> None:
+        """Keep ``lock``'s sources for the next run, when it is the lock on disk."""
+        signature = _signature(self.path)
+        if signature is None or signature != self._signature or os.path.exists(self.pending):
+            return
+        if _read_sources(self.sources_path, signature) is not None:
+            return
+        data = {
+            "lock": list(signature),
+            "sources": sorted({e.source for e in lock.entries.values()}),
+        }
+        with contextlib.suppress(OSError):  # only a shortcut: the next run reads the lock
+            atomic_write(self.sources_path, json.dumps(data))
 
     def written(self, base: Lock, entry: LockEntry, appended: bytes | None = None) -> Lock:
         """Record that the file on disk now holds ``base`` (the lock the pull planned against)
@@ -779,7 +822,23 @@ class LockFile:
                 self._pending_at = None
                 self._merged = set()
                 self._dirty = False
+                self._save_sources(lock)
                 return merged
+
+
+def _read_sources(path: Path, signature: _Signature) -> frozenset[str] | None:
+    """The sources kept in ``path`` for the lock whose signature is ``signature`` (None: no
+    file, another lock's, or not what we write)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("lock") != list(signature or ()):
+        return None
+    sources = data.get("sources")
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        return None
+    return frozenset(sources)
 
 
 def _read_bytes(path: Path) -> bytes | None:

@@ -177,7 +177,11 @@ def test_pull_all_parses_the_lock_once_per_run(
     assert keys == set(PLACED)
     assert len(lock_parses) == 1
     lock_parses.clear()
-    _, keys = pull_all(cli)  # nothing to do: every check reads the same parsed lock
+    _, keys = pull_all(cli)  # nothing to do: the checks read the sources kept with the lock
+    assert keys == set()
+    assert len(lock_parses) == 0
+    (manifest_project / ".micropkg" / "lock-sources.json").unlink()
+    _, keys = pull_all(cli)  # without them, every check reads the same parsed lock
     assert keys == set()
     assert len(lock_parses) == 1
     lock_parses.clear()
@@ -663,7 +667,7 @@ def test_pull_all_writes_the_lock_once_when_the_run_ends(
     _, keys = pull_all(cli)
     assert keys == set(PLACED)
     assert commits == [(False, True, 0), (False, True, 1), (False, True, 2)]
-    assert written == [lock_path]
+    assert written == [lock_path, root / ".micropkg" / "lock-sources.json"]
     assert not _pending(root).exists()
     lock = read_lock(lock_path)
     assert sorted(e.source for e in lock.entries.values()) == sorted(PLACED)
@@ -822,3 +826,44 @@ def test_parallel_plain_doit_records_every_entry(
     assert not _pending(root).exists()
     _, keys = pull_all(cli)
     assert keys == set()
+
+
+def test_the_sources_kept_with_the_lock_are_used_only_for_that_lock(
+    manifest_project: Path, cli: Cli, lock_parses: list[Path]
+) -> None:
+    """``.micropkg/lock-sources.json`` spares a nothing-to-pull run the parse of the lock,
+    only while it was written for the lock file on disk: an edited lock is read again."""
+    import json
+
+    from micropkg_tasks.lockfile import Lock, read_lock, render_lock
+
+    root = manifest_project
+    pull_all(cli)
+    kept = root / ".micropkg" / "lock-sources.json"
+    data = json.loads(kept.read_text())
+    assert sorted(data["sources"]) == sorted(PLACED)
+    lock_path = root / "micropkg.lock"
+    st = lock_path.stat()
+    assert data["lock"] == [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    lock_parses.clear()
+    assert pull_all(cli)[1] == set()
+    assert lock_parses == []
+
+    # The lock edited by hand (an entry deleted): read again, and that entry pulled again.
+    lock = read_lock(lock_path)
+    kept_entries = {m: e for m, e in lock.entries.items() if e.source != CLEANING}
+    lock_path.write_text(render_lock(Lock(kept_entries)))
+    assert pull_all(cli)[1] == {CLEANING}
+    assert json.loads(kept.read_text())["sources"] == sorted(PLACED)
+
+    # Not what we write, or written for another lock: ignored.
+    for garbage in ("[", '{"lock": [1, 2, 3, 4], "sources": []}', '{"lock": 1}', "[" * 100_000):
+        kept.write_text(garbage)
+        lock_parses.clear()
+        assert pull_all(cli)[1] == set()
+        assert len(lock_parses) == 1
+    forged = dict(json.loads(kept.read_text()), sources=[])  # rewritten for this lock
+    kept.write_text(json.dumps(forged))
+    # A forged file can only make pulls run: the first entry's (its pull then reads the
+    # lock, which the next checks use).
+    assert pull_all(cli)[1] == {DATA_PROC}
