@@ -27,6 +27,7 @@ __all__ = [
     "atomic_writer",
     "folder_lock",
     "hold",
+    "read_if_exists",
     "remove_if_unheld",
     "sha256_bytes",
     "sha256_file",
@@ -102,6 +103,15 @@ def folder_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
 
 #: ``MICROPKG_FSYNC=1``: flush every file we write to disk before it is renamed into place.
 FSYNC_ENV = "MICROPKG_FSYNC"
+
+
+def read_if_exists(path: Path) -> bytes | None:
+    """The bytes of ``path``; ``None`` when it does not exist (one system call where a stat
+    then a read were two)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def durable() -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 from ._compat import toml_string, tomllib
 from .errors import ManifestError, PullError
 from .faults import fault
-from .fsutil import atomic_write, folder_lock
+from .fsutil import atomic_write, folder_lock, read_if_exists
 from .manifest import pull_entry
 from .names import describe_character, shown, unsafe_character
 from .project import Project
@@ -807,7 +807,7 @@ class LockFile:
                 lock, merged = self._lock, len(self._merged)
                 data = render_lock_bytes(lock)
                 try:
-                    if _read_bytes(self.path) != data:
+                    if read_if_exists(self.path) != data:
                         fault("lock-write")
                         atomic_write(self.path, data)
                     fault("lock-written")
@@ -839,13 +839,6 @@ def _read_sources(path: Path, signature: _Signature) -> frozenset[str] | None:
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
         return None
     return frozenset(sources)
-
-
-def _read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
 
 
 def merge_pending(project: Project) -> int:

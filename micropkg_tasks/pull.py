@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from . import journal, limits
 from .ahead import Rewriter, run_rewrite
 from .errors import ConflictError, MicropkgError, PullError
-from .fsutil import Scratch, folder_lock, sha256_bytes, sha256_file, sha256_of
+from .fsutil import Scratch, folder_lock, read_if_exists, sha256_bytes, sha256_file, sha256_of
 from .layout import Content, keep_packages, lay_out
 from .lockfile import (
     LOCK_NAME,
@@ -158,20 +158,9 @@ def _other_owners(lock: Lock, module: str, rels: Iterable[str]) -> dict[str, dic
 def _read(project: Project, path: Path) -> bytes | None:
     """The bytes of ``path``; ``None`` when it does not exist."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+        return read_if_exists(path)
     except OSError as exc:
         raise PullError(f"Cannot read '{project.rel(path)}': {exc.strerror or exc}") from exc
-
-
-def _read_file(path: Path) -> bytes | None:
-    """The bytes of ``path``; ``None`` when it does not exist (one system call where a stat
-    then a read were two: most targets of a fresh pull do not exist)."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
 
 
 def plan_pull(
@@ -276,7 +265,7 @@ def _plan(
                 actions.append((action, rel))
             continue
         try:
-            current = _read_file(target)
+            current = read_if_exists(target)  # (most targets of a fresh pull do not exist)
         except OSError as exc:  # a folder (opening one fails on Windows), or unreadable
             if target.is_dir():
                 conflicts.append(f"{rel} (a folder is in the way)")
