@@ -268,6 +268,7 @@ def _append(root: Path, record: dict[str, Any]) -> None:
     append = record.get("append")
     if append is None:
         return
+    fault("append")
     fd = os.open(root / append["file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     try:
         _write_all(fd, append["line"].encode("ascii"))
@@ -417,6 +418,9 @@ def apply(
     }
     if append is not None:
         record["append"] = {"file": rel(state_dir / PENDING_NAME), "line": append.decode("ascii")}
+    # A committed transaction of this run whose clean-up failed (its line not appended): done
+    # first, as recovery would, since the commit below would replace its journal.
+    _finish_committed(root, state_dir)
     journal = _write_journal(state_dir, record)
     try:
         fault("journal")
@@ -539,16 +543,26 @@ def recover(project: Project) -> str | None:
     return "Recovered: " + "; ".join(notes) + "."
 
 
+def _finish_committed(root: Path, state_dir: Path) -> str | None:
+    """Finish the committed transaction whose journal is left, if any (its line appended,
+    its backups deleted); return what it was."""
+    committed = state_dir / COMMITTED
+    if not committed.is_file():
+        return None
+    record = _load(committed, root)
+    _append(root, record)
+    _finish(root, record)
+    committed.unlink()
+    return str(record["what"])
+
+
 def _recover(project: Project) -> list[str]:
     root, state_dir = project.root, project.state_dir
     notes: list[str] = []
-    committed, pending = state_dir / COMMITTED, state_dir / JOURNAL
-    if committed.is_file():
-        record = _load(committed, root)
-        _append(root, record)
-        _finish(root, record)
-        committed.unlink()
-        notes.append(f"completed the interrupted {record['what']} (it had reached its commit)")
+    pending = state_dir / JOURNAL
+    what = _finish_committed(root, state_dir)
+    if what is not None:
+        notes.append(f"completed the interrupted {what} (it had reached its commit)")
     if pending.is_file():
         record = _load(pending, root)
         _rollback(root, record)

@@ -867,3 +867,39 @@ def test_the_sources_kept_with_the_lock_are_used_only_for_that_lock(
     # A forged file can only make pulls run: the first entry's (its pull then reads the
     # lock, which the next checks use).
     assert pull_all(cli)[1] == {DATA_PROC}
+
+
+@pytest.mark.parametrize("keep_going", [False, True])
+def test_an_entry_written_but_not_recorded_is_recorded_by_the_next_transaction_or_command(
+    manifest_project: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, keep_going: bool
+) -> None:
+    """A full disk after an entry's commit, when its line is appended to the pending log: one
+    ``Error:`` line; its committed journal stays, and the next transaction of the run
+    (``--keep-going``) or the next command records the entry before anything else."""
+    import micropkg_tasks.faults as faults
+    from micropkg_tasks.lockfile import read_lock
+
+    root = manifest_project
+    monkeypatch.setattr(faults, "_seen", {})
+    monkeypatch.setenv("MICROPKG_TEST_FAULT", "append#2:ENOSPC")
+    result = cli("pull", "--all", *(["--keep-going"] if keep_going else []))
+    assert result.code == 1
+    errors = [line for line in result.err_lines if "could not be recorded" in line]
+    assert len(errors) == 1, result.err
+    assert errors[0].startswith("Error: The pull of '")
+    assert errors[0].endswith(
+        "' was written but could not be recorded ([Errno 28] No space left on device); the "
+        "next micropkg command in this project records it."
+    )
+    committed = root / ".micropkg" / "journal.committed.json"
+    assert committed.exists() is not keep_going
+    recorded = read_lock(root / "micropkg.lock").entries
+    assert len(recorded) == (3 if keep_going else 1)
+    monkeypatch.delenv("MICROPKG_TEST_FAULT")
+    result = cli("status")
+    assert result.code == 0, result.err
+    assert ("Recovered: completed the interrupted pull of '" in result.err) is not keep_going
+    assert not committed.exists() and not _pending(root).exists()
+    lock = read_lock(root / "micropkg.lock")
+    assert len(lock.entries) == (3 if keep_going else 2)
+    assert all((root / rel).is_file() for entry in lock.entries.values() for rel in entry.files)
