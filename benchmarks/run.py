@@ -243,6 +243,19 @@ class Row:
         return "PASS" if all(c.ok for c in self.checks) else "FAIL"
 
 
+@dataclass
+class Job:
+    """A row to measure: its command, where and how it runs, and what is done around each run."""
+
+    row: Row
+    cmd: Sequence[str]
+    cwd: Path
+    env: dict[str, str]
+    prepare: Callable[[int], None] | None = None
+    counter: Counter | None = None
+    verify: Callable[[Sample, int], str | None] | None = None
+
+
 class Counter:
     """Counts what a run produced: tarballs changed in a folder."""
 
@@ -379,32 +392,53 @@ class Bench:
         warmup: int | None = None,
     ) -> Row:
         """Run ``cmd`` warm-up + repeat times and store the samples in ``row``."""
-        warmup = self.s.warmup if warmup is None else warmup
-        row.warmup = warmup
-        row.command = row.command or " ".join(
-            shlex.quote(Path(c).name if i == 0 else c) for i, c in enumerate(cmd)
-        )
-        self.add(row)
-        for i in range(warmup + self.s.repeat):
-            if prepare:
-                prepare(i)
-            before = counter.snapshot() if counter else {}
-            sample = run_timed(cmd, cwd, env)
-            if counter:
-                sample.changed = counter.changed(before)
-                sample.executed = len(sample.changed)
-            if sample.returncode != 0:
-                row.error = f"exit {sample.returncode}: {sample.output_tail}"
-                break
-            problem = verify(sample, i) if verify else None
-            if problem:
-                row.problems.append(f"run {i}: {problem}")
-            if i >= warmup:
-                row.samples.append(sample)
-        self.log(self.describe(row))
-        if self.s.verbose and row.samples:
-            self.log("    " + row.samples[-1].output_tail.replace("\n", "\n    "))
+        job = Job(row, cmd, cwd, env, prepare, counter, verify)
+        self.measure_alternating([job], warmup=warmup)
         return row
+
+    def measure_alternating(self, jobs: Sequence[Job], *, warmup: int | None = None) -> None:
+        """Run each job's ``cmd`` warm-up + repeat times, the jobs taking turns.
+
+        A floor and the row compared with it are measured this way, so that both see the
+        machine in the same state (on this VM the file system's speed varies up to 5x within
+        minutes; measured one block after the other, a ratio followed the blocks' luck).
+        """
+        warmup = self.s.warmup if warmup is None else warmup
+        for job in jobs:
+            job.row.warmup = warmup
+            job.row.command = job.row.command or " ".join(
+                shlex.quote(Path(c).name if i == 0 else c) for i, c in enumerate(job.cmd)
+            )
+            self.add(job.row)
+        for i in range(warmup + self.s.repeat):
+            for job in jobs:
+                if not job.row.error:
+                    self._sample(job, i, keep=i >= warmup)
+        for job in jobs:
+            row = job.row
+            self.log(self.describe(row))
+            if self.s.verbose and row.samples:
+                self.log("    " + row.samples[-1].output_tail.replace("\n", "\n    "))
+
+    @staticmethod
+    def _sample(job: Job, i: int, *, keep: bool) -> None:
+        """Run ``job`` once (its ``i``-th run); keep the sample in its row when ``keep``."""
+        row = job.row
+        if job.prepare:
+            job.prepare(i)
+        before = job.counter.snapshot() if job.counter else {}
+        sample = run_timed(job.cmd, job.cwd, job.env)
+        if job.counter:
+            sample.changed = job.counter.changed(before)
+            sample.executed = len(sample.changed)
+        if sample.returncode != 0:
+            row.error = f"exit {sample.returncode}: {sample.output_tail}"
+            return
+        problem = job.verify(sample, i) if job.verify else None
+        if problem:
+            row.problems.append(f"run {i}: {problem}")
+        if keep:
+            row.samples.append(sample)
 
     def describe(self, row: Row) -> str:
         """One console line for ``row``."""
@@ -442,6 +476,9 @@ class Bench:
             (proj.root / "dist").mkdir()
             for t in tarballs:
                 shutil.copy2(t, proj.root / "dist" / t.name)
+            # The deletion of the last run's tree and these writes reach the disk now, not
+            # inside the next timed run (ext4 with ``discard`` trims freed blocks at commit).
+            os.sync()
 
         return prepare
 
@@ -660,9 +697,14 @@ class Bench:
 
     def measure_scaled(self, row: Row, cmd: Sequence[str], cwd: Path, **kwargs: Any) -> Row:
         """:meth:`measure` with the growth rows' repetitions (no warm-up: each run is long)."""
+        self.measure_scaled_jobs(Job(row, cmd, cwd, kwargs.pop("env", self.env_ours), **kwargs))
+        return row
+
+    def measure_scaled_jobs(self, *jobs: Job) -> None:
+        """:meth:`measure_alternating` with the growth rows' repetitions, without warm-up."""
         repeat, self.s.repeat = self.s.repeat, self.s.scale_repeat
         try:
-            return self.measure(row, cmd, cwd, kwargs.pop("env", self.env_ours), warmup=0, **kwargs)
+            self.measure_alternating(jobs, warmup=0)
         finally:
             self.s.repeat = repeat
 
@@ -680,29 +722,34 @@ class Bench:
             listing = self.s.work / f"scale-inputs-{n}.txt"
             listing.write_text("\n".join(proj.input_files) + "\n", encoding="utf-8")
             out = self.s.work / f"scale-floor-{n}.tar.gz"
-            self.measure_scaled(
-                Row(
-                    f"floor-tar-{n}",
-                    f"floor: `tar czf` of the {len(proj.input_files):,} inputs",
-                    "floor",
-                    n,
-                    f"tar czf OUT -C ROOT -T <{len(proj.input_files):,} files>",
-                ),
-                ["tar", "czf", str(out), "-C", str(root), "-T", str(listing)],
-                root,
+            row = Row(
+                f"scale-package-cold-{n}",
+                "package --all, cold",
+                "ours",
+                n,
+                floor_id=f"floor-tar-{n}",
             )
-            row = self.measure_scaled(
-                Row(
-                    f"scale-package-cold-{n}",
-                    "package --all, cold",
-                    "ours",
-                    n,
-                    floor_id=f"floor-tar-{n}",
+            self.measure_scaled_jobs(
+                Job(
+                    Row(
+                        f"floor-tar-{n}",
+                        f"floor: `tar czf` of the {len(proj.input_files):,} inputs",
+                        "floor",
+                        n,
+                        f"tar czf OUT -C ROOT -T <{len(proj.input_files):,} files>",
+                    ),
+                    ["tar", "czf", str(out), "-C", str(root), "-T", str(listing)],
+                    root,
+                    self.env_ours,
                 ),
-                [*self.micropkg, "package", "--all"],
-                root,
-                prepare=lambda _, root=root: _reset_cold(root),
-                counter=dist,
+                Job(
+                    row,
+                    [*self.micropkg, "package", "--all"],
+                    root,
+                    self.env_ours,
+                    prepare=lambda _, root=root: _reset_cold(root),
+                    counter=dist,
+                ),
             )
             row.expected_executed = n
             if row.error:
@@ -747,32 +794,39 @@ class Bench:
             ptag = f"scale-pull-{n}"
             prepare = self.pull_project(ptag, tarballs)
             proot = self.projects / ptag
-            self.measure_scaled(
-                Row(
-                    f"floor-extract-{n}",
-                    f"floor: extract the {n:,} tarballs with tarfile",
-                    "floor",
-                    n,
-                    "python -c '<tarfile: extract into the same layout>'",
-                ),
-                [self.s.python, "-c", self.EXTRACT_FLOOR, str(proot), "bench_dest"],
-                self.projects,
-                prepare=prepare,
-                counter=PullCounter(proot, "bench_dest", proj.names, "pipelines"),
-            ).expected_executed = n
-            row = self.measure_scaled(
-                Row(
-                    f"scale-pull-{n}",
-                    "pull --all into a fresh project",
-                    "ours",
-                    n,
-                    floor_id=f"floor-extract-{n}",
-                ),
-                [*self.micropkg, "pull", "--all"],
-                proot,
-                prepare=prepare,
-                counter=PullCounter(proot, "bench_dest", proj.names, "pipelines"),
+            row = Row(
+                f"scale-pull-{n}",
+                "pull --all into a fresh project",
+                "ours",
+                n,
+                floor_id=f"floor-extract-{n}",
             )
+            floor = Row(
+                f"floor-extract-{n}",
+                f"floor: extract the {n:,} tarballs with tarfile",
+                "floor",
+                n,
+                "python -c '<tarfile: extract into the same layout>'",
+            )
+            self.measure_scaled_jobs(
+                Job(
+                    floor,
+                    [self.s.python, "-c", self.EXTRACT_FLOOR, str(proot), "bench_dest"],
+                    self.projects,
+                    self.env_ours,
+                    prepare=prepare,
+                    counter=PullCounter(proot, "bench_dest", proj.names, "pipelines"),
+                ),
+                Job(
+                    row,
+                    [*self.micropkg, "pull", "--all"],
+                    proot,
+                    self.env_ours,
+                    prepare=prepare,
+                    counter=PullCounter(proot, "bench_dest", proj.names, "pipelines"),
+                ),
+            )
+            floor.expected_executed = n
             row.expected_executed = n
             if not row.error:
                 self.measure_scaled(
@@ -1040,6 +1094,13 @@ class Bench:
                 text = f"≤ {factor:g}× its floor ({factor * base:.2f} s)"
                 row.checks.append(Check(text, row.median <= factor * base))
                 row.notes.append(f"{row.median / base:.1f}× the floor measured in the same run")
+                floor_row = g(f"{floor}-{n}")
+                if floor_row and len(floor_row.samples) == len(row.samples):
+                    pairs = ", ".join(
+                        f"{o.seconds / f.seconds:.1f}×"
+                        for f, o in zip(floor_row.samples, row.samples, strict=True)
+                    )
+                    row.notes.append(f"run by run, against the floor's run just before: {pairs}")
         if len(s.scale) > 1:
             limit(f"scale-pull-noop-{s.scale[1]}", 1.0, "≤ 1.0 s")
         for rid in ("big-package", "big-pull"):
