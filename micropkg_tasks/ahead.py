@@ -15,7 +15,9 @@ worker only accelerates:
   ends, even by ``SIGKILL``, the worker ends too;
 * while the main process would wait for it, it takes a batch the worker has not started (the
   item it needs, else the one furthest ahead) and does it itself, telling the worker to skip
-  it: the two stay busy whichever is the faster one.
+  it: the two stay busy whichever is the faster one;
+* a batch may also give a product (a pull's batch: the sdist it read, with the digest of the
+  bytes it read it from), which the main process uses only after checking that digest.
 
 A run hands it work through a :class:`Lookahead`; ``MICROPKG_WORKER=0`` turns it off.
 """
@@ -37,7 +39,7 @@ import weakref
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from .rewrite import RewriteResult
@@ -54,6 +56,7 @@ __all__ = [
 ]
 
 ENV_VAR = "MICROPKG_WORKER"
+_T = TypeVar("_T")
 #: Files larger than this are rewritten by the main process (never sent through the pipe).
 MAX_FILE = 1024**2
 #: How long the main process waits for the worker to answer anything (a long batch is
@@ -112,8 +115,9 @@ def run_rewrite(call: Rewrite, data: bytes) -> RewriteResult:
 class Batch(Protocol):
     """The rewrites of one upcoming micro-package, done by the worker (picklable)."""
 
-    def rewrite(self, rewriter: Rewriter) -> None:
-        """Make each rewrite the main process will make for it, through ``rewriter``."""
+    def rewrite(self, rewriter: Rewriter) -> object:
+        """Make each rewrite the main process will make for it, through ``rewriter``; return
+        what else the main process may use (picklable; None: nothing)."""
 
 
 def _digest(data: bytes) -> bytes:
@@ -140,9 +144,10 @@ def _receive(stream: IO[bytes]) -> object:
 
 _Answer = tuple[bytes, bytes, bool, tuple[str, ...]]
 """The worker's answer to one call: (digest of the bytes, text, changed, warnings)."""
-_Frame = tuple[list[tuple[Rewrite, _Answer]], bool]
-"""What the worker sends: answers of the oldest batch it owes, and whether that batch is done.
-A batch is answered in one frame, or in one frame per ``FLUSH_SECONDS`` while it lasts."""
+_Frame = tuple[list[tuple[Rewrite, _Answer]], bool, bytes | None]
+"""What the worker sends: answers of the oldest batch it owes, whether that batch is done, and
+(when it is) its product, pickled. A batch is answered in one frame, or in one frame per
+``FLUSH_SECONDS`` while it lasts."""
 FLUSH_SECONDS = 0.05
 
 
@@ -159,8 +164,9 @@ def _reply(answers: IO[bytes], frame: _Frame) -> None:
 
 def _run_batch(
     batch: Batch, ready: list[tuple[Rewrite, _Answer]], progress: Callable[[], None]
-) -> None:
-    """Do ``batch``, adding each answer to ``ready`` (then calling ``progress``)."""
+) -> bytes | None:
+    """Do ``batch``, adding each answer to ``ready`` (then calling ``progress``); its product,
+    pickled (None: none, or the batch failed)."""
 
     def record(call: Rewrite, data: bytes) -> RewriteResult:
         result = call.run(data)
@@ -169,11 +175,17 @@ def _run_batch(
         return result
 
     try:
-        batch.rewrite(record)
+        product = batch.rewrite(record)
     except _Gone:
         raise
     except Exception:  # the main process meets it again, and reports it
-        pass
+        return None
+    if product is None:
+        return None
+    try:
+        return pickle.dumps(product, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # (what pickle raises for an object it cannot pickle varies)
+        return None
 
 
 def _answer(batch: Batch, answers: IO[bytes]) -> None:
@@ -184,12 +196,12 @@ def _answer(batch: Batch, answers: IO[bytes]) -> None:
     def progress() -> None:
         nonlocal flushed
         if time.monotonic() - flushed > FLUSH_SECONDS:  # a long batch: show progress
-            _reply(answers, (ready[:], False))
+            _reply(answers, (ready[:], False, None))
             ready.clear()
             flushed = time.monotonic()
 
-    _run_batch(batch, ready, progress)
-    _reply(answers, (ready, True))
+    product = _run_batch(batch, ready, progress)
+    _reply(answers, (ready, True, product))
 
 
 class _Skips:
@@ -235,7 +247,7 @@ def serve(requests: IO[bytes], answers: IO[bytes], skips: int = -1) -> None:
         try:
             batch = _receive(requests)
             if taken.has(number):
-                _reply(answers, ([], True))
+                _reply(answers, ([], True, None))
             else:
                 _answer(batch, answers)  # type: ignore[arg-type]
             number += 1
@@ -259,11 +271,13 @@ class RewriteAhead:
         self._pending: list[Hashable] = []
         """Keys of the batches sent and not answered yet, in order."""
         self._done: dict[Hashable, dict[Rewrite, _Answer]] = {}
+        self._products: dict[Hashable, bytes] = {}
+        """The pickled products of the batches done, not taken yet."""
         self._submitted: set[Hashable] = set()
         self._frames = 0
         """Frames received: the worker's progress."""
         self._held = 0
-        """Bytes of the answers received and not taken yet."""
+        """Bytes of the answers and products received and not taken yet."""
         self._sizes: dict[Hashable, int] = {}
         """Bytes of each batch's answers so far."""
         self._largest = 0
@@ -273,6 +287,8 @@ class RewriteAhead:
         self._sent = 0
         self._taken: set[Hashable] = set()
         """Batches the main process took back and did: the worker's answers are dropped."""
+        self._done_here: set[Hashable] = set()
+        """Batches taken back and finished (until the worker has passed them)."""
         self._skips = -1
         """Our end of the pipe naming the batches taken back (-1: none)."""
 
@@ -307,31 +323,57 @@ class RewriteAhead:
         does a batch the worker has not started (:meth:`_victim`), or waits."""
         from .rewrite import RewriteResult
 
+        def grab() -> _Answer | None:
+            answer = self._done.get(key, {}).pop(call, None)
+            if answer is not None:
+                self._held -= len(answer[1])
+            return answer
+
+        answer = self._await(key, lambda: self._known(key, call), grab)
+        if answer is None or answer[0] != _digest(data):
+            return None
+        return RewriteResult(answer[1], answer[2], answer[3])
+
+    def product(self, key: Hashable) -> object:
+        """What batch ``key`` gave besides its rewrites (None: nothing), once it is done
+        (waiting as :meth:`take` does). The caller checks it is what it would make itself."""
+
+        def grab() -> bytes | None:
+            blob = self._products.pop(key, None)
+            if blob is not None:
+                self._held -= len(blob)
+            return blob
+
+        blob = self._await(key, lambda: key not in self._pending or key in self._done_here, grab)
+        if blob is None:
+            return None
+        try:
+            return pickle.loads(blob)
+        except Exception:  # (our own bytes; anything unexpected only means: do it here)
+            return None
+
+    def _await(self, key: Hashable, known: Callable[[], bool], grab: Callable[[], _T]) -> _T | None:
+        """``grab()`` under the lock once ``known()`` holds for batch ``key`` (None in a forked
+        process); until then, do a batch the worker has not started, or wait for the worker."""
         while True:
             with self._mutex:
                 if os.getpid() != self._pid:
                     return None
-                if self._known(key, call):
-                    answer = self._done.get(key, {}).pop(call, None)
-                    if answer is not None:
-                        self._held -= len(answer[1])
-                    break
+                if known():
+                    return grab()
                 victim = self._victim(key)
                 if victim is None:
                     frames = self._frames
                     self._mutex.wait(WAIT_SECONDS)
-                    if not self._known(key, call) and self._frames == frames:
+                    if not known() and self._frames == frames:
                         self._fail()  # no answer at all for that long: stuck, never wait again
                     continue
                 number, batch = self._batches.pop(victim)
                 self._taken.add(victim)
             self._take_back(victim, number, batch)
-        if answer is None or answer[0] != _digest(data):
-            return None
-        return RewriteResult(answer[1], answer[2], answer[3])
 
     def _known(self, key: Hashable, call: Rewrite) -> bool:
-        return key not in self._pending or call in self._done.get(key, {})
+        return key not in self._pending or call in self._done.get(key, {}) or key in self._done_here
 
     def _victim(self, key: Hashable) -> Hashable | None:
         """A batch the worker has not started, to do here rather than wait: ``key`` itself,
@@ -355,10 +397,14 @@ class RewriteAhead:
         with contextlib.suppress(OSError):
             os.write(self._skips, _FRAME.pack(number))
         ready: list[tuple[Rewrite, _Answer]] = []
-        _run_batch(batch, ready, lambda: None)
+        product = _run_batch(batch, ready, lambda: None)
         size = sum(len(answer[1]) for _, answer in ready)
         with self._mutex:
             self._done.setdefault(key, {}).update(ready)
+            if product is not None:
+                self._products[key] = product
+                size += len(product)
+            self._done_here.add(key)
             self._held += size
             self._largest = max(self._largest, size)
             self._mutex.notify_all()
@@ -378,6 +424,7 @@ class RewriteAhead:
         with self._mutex:
             for answer in self._done.pop(key, {}).values():
                 self._held -= len(answer[1])
+            self._held -= len(self._products.pop(key, b""))
 
     def rewriter(self, key: Hashable) -> Rewriter:
         """A :data:`Rewriter` taking batch ``key``'s results, rewriting here what it lacks."""
@@ -441,13 +488,17 @@ class RewriteAhead:
             self._frames += 1
             answers: list[tuple[Rewrite, _Answer]]
             done: bool
+            product: bytes | None
             try:
-                answers, done = frame  # type: ignore[misc]
+                answers, done, product = frame  # type: ignore[misc]
                 key = self._pending[0]
                 if key in self._taken:
-                    answers = []  # done here instead (or as well)
+                    answers, product = [], None  # done here instead (or as well)
                 size = sum(len(answer[1]) for _, answer in answers)
                 self._done.setdefault(key, {}).update(answers)
+                if isinstance(product, bytes) and done:
+                    self._products[key] = product
+                    size += len(product)
             except (TypeError, ValueError, IndexError):
                 self._fail()
             else:
@@ -457,6 +508,7 @@ class RewriteAhead:
                     self._pending.pop(0)
                     self._batches.pop(key, None)
                     self._taken.discard(key)
+                    self._done_here.discard(key)
                     self._largest = max(self._largest, self._sizes.pop(key))
             self._mutex.notify_all()
 
@@ -593,3 +645,9 @@ class Lookahead:
         self._ahead.forget(key)
         if self.keys and key == self.keys[-1]:
             self._ahead.close()
+
+    def product(self, key: Hashable) -> object:
+        """What the worker's batch of item ``key`` gave besides its rewrites (None: nothing;
+        call after :meth:`start`). The caller checks it before using it."""
+        ahead = self._ahead
+        return None if ahead is None else ahead.product(key)

@@ -212,6 +212,7 @@ def _run_pull(
             markers=markers,
             timeout=timeout,
             rewrite=lookahead.start(key),
+            prepared=lambda: lookahead.product(key),
         )
     except MicropkgError as exc:
         return TaskFailed(str(exc))

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .sources import Fetched
 
 __all__ = [
+    "PreparedSdist",
     "PullPlan",
     "PullResult",
     "SdistBatch",
@@ -190,8 +191,10 @@ def _extract(
     archive: Path,
     sha256: str,
     workdir: Path | Callable[[], Path],
+    prepared: Callable[[], object] | None = None,
 ) -> SdistContents:
-    """Check the sdist's sha256 against the entry's pin, and read it safely."""
+    """Check the sdist's sha256 against the entry's pin, and read it safely (or take what
+    ``prepared`` gives: a :class:`PreparedSdist` read from bytes with that very sha256)."""
     from .limits import project_limits
     from .sdist_reader import read_sdist
 
@@ -200,6 +203,9 @@ def _extract(
             f"sha256 mismatch for '{public_url(entry.source)}': expected {entry.sha256.lower()}, "
             f"got {sha256}."
         )
+    ready = prepared() if prepared else None
+    if isinstance(ready, PreparedSdist) and ready.sha256 == sha256:
+        return ready.contents
     caps = project_limits(project.pyproject)
     return read_sdist(archive, workdir, max_bytes=caps.max_size, max_members=caps.max_members)
 
@@ -658,6 +664,7 @@ def pull(
     lock_file: LockFile | None = None,
     timeout: float | None = None,
     rewrite: Rewriter = run_rewrite,
+    prepared: Callable[[], object] | None = None,
 ) -> PullResult:
     """Fetch ``entry.source`` and pull it into ``project`` (one crash-safe transaction), 3-way
     merging local edits; the pulled sdist is kept in the cache (the base of the next upgrade).
@@ -665,13 +672,15 @@ def pull(
     ``also`` gives, from the plan, more files to write in the same transaction. Pass
     the run's ``lock_file`` when pulling several entries: the lock is then parsed once, and
     each pull records its entry in the lock as it is when the pull commits. ``rewrite``
-    rewrites the imports (a run's :class:`~micropkg_tasks.ahead.Lookahead` gives one).
+    rewrites the imports (a run's :class:`~micropkg_tasks.ahead.Lookahead` gives one), and
+    ``prepared`` may give the sdist already read (:class:`PreparedSdist`, used only when its
+    sha256 is the fetched sdist's).
     """
     lock_file = lock_file or LockFile(project)
     with Scratch("micropkg-pull-") as scratch:
         fetched = _fetch(entry, base, scratch, timeout)
         contents = _extract(
-            project, entry, fetched.path, fetched.sha256, lambda: scratch() / "sdist"
+            project, entry, fetched.path, fetched.sha256, lambda: scratch() / "sdist", prepared
         )
         # Fetching and extracting run in parallel (-n 2); planning and writing one pull at a
         # time, each against the project as the previous pull left it (requirements.in too).
@@ -699,6 +708,18 @@ def _no_large_files() -> Path:
     raise PullError("a large file: read by the main process")
 
 
+#: The largest sdist whose read contents the worker hands over (larger ones: read again).
+PREPARED_MAX = 1024**2
+
+
+@dataclass(frozen=True)
+class PreparedSdist:
+    """An sdist the worker read ahead: its contents, and the sha256 of the bytes it read."""
+
+    sha256: str
+    contents: SdistContents
+
+
 @dataclass(frozen=True)
 class SdistBatch:
     """The rewrites of pulling the local sdist ``archive`` (done ahead by :mod:`.ahead`'s
@@ -717,18 +738,25 @@ class SdistBatch:
         caps = limits.project_limits(project.pyproject)
         return cls(dataclasses.replace(project, pyproject={}), entry, archive, caps)
 
-    def rewrite(self, rewriter: Rewriter) -> None:
-        """Lay the sdist out as a pull would, rewriting through ``rewriter``."""
+    def rewrite(self, rewriter: Rewriter) -> PreparedSdist | None:
+        """Lay the sdist out as a pull would, rewriting through ``rewriter``; what was read
+        (when the sdist is at most ``PREPARED_MAX`` bytes: the main process then need not
+        read it again)."""
         from .sdist_reader import read_sdist
 
+        with self.archive.open("rb") as stream:
+            data = stream.read(PREPARED_MAX + 1)
+        whole = len(data) <= PREPARED_MAX
         contents = read_sdist(
             self.archive,
             _no_large_files,
             max_bytes=self.caps.max_size,
             max_members=self.caps.max_members,
+            archive_data=data if whole else None,
         )
         # The lock only decides which __init__.py files a pull adds, not how files read.
         lay_out(self.project, self.entry, contents, Lock(), rewrite=rewriter)
+        return PreparedSdist(sha256_bytes(data), contents) if whole else None
 
 
 def _keep_in_cache(

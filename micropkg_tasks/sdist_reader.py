@@ -313,8 +313,11 @@ def read_sdist(
     *,
     max_bytes: int = DEFAULT_MAX_SIZE,
     max_members: int = MAX_MEMBERS,
+    archive_data: bytes | None = None,
 ) -> SdistContents:
     """Safely read the sdist ``archive``: its layout, metadata and files.
+
+    ``archive_data``: the archive's bytes, already read (``archive`` then only names it).
 
     Every member header is checked before its data is read: absolute or ``..`` paths, a member
     that is the top folder itself, links, devices, FIFOs, duplicates, more than ``max_members``
@@ -329,11 +332,16 @@ def read_sdist(
     caller removes it), the others held in memory. On any error, whatever this call wrote is
     removed.
     """
-    try:
-        raw = archive.open("rb")
-    except OSError as exc:
-        raise PullError(f"Cannot read sdist '{archive}': {exc.strerror or exc}") from exc
-    limit, by_ratio = Limits(max_bytes, max_members).stream_limit(os.fstat(raw.fileno()).st_size)
+    raw: IO[bytes]
+    if archive_data is not None:
+        raw, size = io.BytesIO(archive_data), len(archive_data)
+    else:
+        try:
+            raw = archive.open("rb")
+        except OSError as exc:
+            raise PullError(f"Cannot read sdist '{archive}': {exc.strerror or exc}") from exc
+        size = os.fstat(raw.fileno()).st_size
+    limit, by_ratio = Limits(max_bytes, max_members).stream_limit(size)
     large = limits.LARGE_FILE
     spill = _Spill(archive, workdir)
     files: dict[str, SdistFile] = {}

@@ -20,6 +20,7 @@ from faults import assert_no_litter, micropkg, snapshot, start
 from projects import add_pipeline, make_project, write
 
 from micropkg_tasks import ahead as ahead_mod
+from micropkg_tasks import sdist_reader
 from micropkg_tasks.ahead import AHEAD_AFTER, Rewrite, RewriteAhead
 from micropkg_tasks.package import _FilesBatch
 from micropkg_tasks.rewrite import rewrite_source
@@ -171,8 +172,19 @@ def test_pull_all_uses_the_workers_rewrites_and_writes_the_same_files(
         return result
 
     monkeypatch.setattr(RewriteAhead, "take", spy_take)
+    own_reads: list[Path] = []  # the sdists this process read itself (not the worker's)
+    real_read = sdist_reader.read_sdist
+
+    def spy_read(archive: Path, *args: Any, **kwargs: Any) -> object:
+        if kwargs.get("archive_data") is None:
+            own_reads.append(archive)
+        return real_read(archive, *args, **kwargs)
+
+    monkeypatch.setattr(sdist_reader, "read_sdist", spy_read)
     helped = cli("pull", "--all")
     assert helped.code == 0, helped.err
+    # The sdists the worker read are not read again (checked by their sha256).
+    assert [a.name for a in own_reads] == [t.name for t in tarballs[: AHEAD_AFTER + 1]]
     # Entries after the first AHEAD_AFTER + 1 are rewritten ahead: each .py file (6 of code,
     # 2 of tests).
     assert len(taken) == 8 * (N - AHEAD_AFTER - 1)
@@ -609,3 +621,96 @@ def test_items_passed_without_running_narrow_the_window(monkeypatch: pytest.Monk
     later = [sum(1 for current, _ in log if current == key) for key in runs[20:]]
     assert max(later) <= 4
     assert len(handed) < 300  # not every item, as a window of 32 from each start would hand
+
+
+def _sdist_batches(tmp_path: Path) -> tuple[Path, list[Path], Any]:
+    """A pull project and its tarballs, and a function giving each tarball's SdistBatch."""
+    from micropkg_tasks.loader import TaskContext, _sdist_batch
+
+    source = _project(tmp_path / "proj", n=3)
+    assert micropkg(source, "package", "--all").code == 0
+    tarballs = sorted((source / "dist").glob("*.tar.gz"))
+    dest = _pull_project(tmp_path, tarballs)
+    ctx = TaskContext.load(dest)
+    return dest, tarballs, lambda i: _sdist_batch(ctx, ctx.manifest.pull[i])
+
+
+def test_the_worker_hands_over_the_sdist_it_read_with_its_sha256(tmp_path: Path) -> None:
+    from micropkg_tasks.fsutil import sha256_file
+    from micropkg_tasks.pull import PreparedSdist
+    from micropkg_tasks.sdist_reader import read_sdist
+
+    _, tarballs, batch = _sdist_batches(tmp_path)
+    ahead = RewriteAhead()
+    try:
+        ahead.submit("p0", batch(0))
+        ahead.submit("missing", _batch(tmp_path / "missing.py"))  # a batch without product
+        ready = ahead.product("p0")
+        assert isinstance(ready, PreparedSdist)
+        assert ready.sha256 == sha256_file(tarballs[0])
+        expected = read_sdist(tarballs[0], tmp_path / "work")
+        assert (ready.contents, ready.contents.files) == (expected, expected.files)
+        assert ready.contents.folders == expected.folders
+        assert ahead.product("p0") is None  # taken once
+        assert ahead.product("missing") is None
+        assert ahead.product("never-submitted") is None
+        ahead.forget("p0")
+        ahead.forget("missing")
+        assert ahead._held == 0
+        tarballs[1].write_bytes(b"not a tarball")
+        ahead.submit("p1", batch(1))  # the worker fails to read it: nothing to hand over
+        assert ahead.product("p1") is None
+    finally:
+        ahead.close()
+
+
+def test_a_taken_back_sdist_batch_gives_its_product_at_once(tmp_path: Path) -> None:
+    from micropkg_tasks.pull import PreparedSdist
+
+    _, _, batch = _sdist_batches(tmp_path)
+    ahead = RewriteAhead()
+    try:
+        proc = _signal_worker(ahead, tmp_path, signal.SIGSTOP)
+        ahead.submit("p0", batch(0))
+        ahead.submit("p1", batch(1))
+        began = time.monotonic()
+        ready = ahead.product("p1")  # the worker is stopped: done here, at once
+        assert time.monotonic() - began < ahead_mod.WAIT_SECONDS
+        assert isinstance(ready, PreparedSdist)
+        # Its rewrites were made here too; a call it did not make is not waited for either.
+        other = Rewrite("x", "y", "nodes.py")
+        began = time.monotonic()
+        assert ahead.take("p1", other, SOURCE) is None
+        assert time.monotonic() - began < ahead_mod.WAIT_SECONDS
+        proc.send_signal(signal.SIGCONT)
+    finally:
+        ahead.close()
+
+
+def test_a_pull_uses_a_prepared_sdist_only_with_the_fetched_sha256(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from micropkg_tasks.ahead import run_rewrite
+    from micropkg_tasks.loader import TaskContext
+    from micropkg_tasks.pull import PreparedSdist, pull
+
+    _, tarballs, batch = _sdist_batches(tmp_path)
+    mine = batch(0).rewrite(run_rewrite)  # read here, as the worker would
+    other = batch(2).rewrite(run_rewrite)  # another sdist's
+    assert isinstance(mine, PreparedSdist) and isinstance(other, PreparedSdist)
+    offered = [None, mine, other, PreparedSdist(mine.sha256, other.contents), "junk"]
+    trees = []
+    for i, ready in enumerate(offered):
+        dest = _pull_project(tmp_path / f"try{i}", tarballs)
+        ctx = TaskContext.load(dest)
+        pull(ctx.project, ctx.manifest.pull[0], base=dest, prepared=lambda ready=ready: ready)
+        trees.append(snapshot(dest))
+    assert "src/dest_pkg/p0/nodes.py" in trees[0]
+    # Used when its sha256 is the fetched sdist's (what the worker read is that sdist), and
+    # ignored otherwise; the contents stand for the bytes of that sha256 (the worker's own).
+    assert trees[1] == trees[0] == trees[2] == trees[4]
+    assert "src/dest_pkg/p2/nodes.py" in trees[3]
+
+    # An sdist over PREPARED_MAX is read again by the main process: nothing is handed over.
+    monkeypatch.setattr("micropkg_tasks.pull.PREPARED_MAX", tarballs[0].stat().st_size - 1)
+    assert batch(0).rewrite(run_rewrite) is None
