@@ -708,8 +708,10 @@ def _no_large_files() -> Path:
     raise PullError("a large file: read by the main process")
 
 
-#: The largest sdist whose read contents the worker hands over (larger ones: read again).
+#: The largest sdist whose read contents the worker hands over, and the most those contents
+#: may hold (other sdists are read again by the main process: what it holds stays small).
 PREPARED_MAX = 1024**2
+PREPARED_MAX_CONTENTS = 8 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -740,8 +742,8 @@ class SdistBatch:
 
     def rewrite(self, rewriter: Rewriter) -> PreparedSdist | None:
         """Lay the sdist out as a pull would, rewriting through ``rewriter``; what was read
-        (when the sdist is at most ``PREPARED_MAX`` bytes: the main process then need not
-        read it again)."""
+        (when the sdist is at most ``PREPARED_MAX`` bytes holding at most
+        ``PREPARED_MAX_CONTENTS``: the main process then need not read it again)."""
         from .sdist_reader import read_sdist
 
         with self.archive.open("rb") as stream:
@@ -756,7 +758,10 @@ class SdistBatch:
         )
         # The lock only decides which __init__.py files a pull adds, not how files read.
         lay_out(self.project, self.entry, contents, Lock(), rewrite=rewriter)
-        return PreparedSdist(sha256_bytes(data), contents) if whole else None
+        held = sum(len(item.read()) for item in contents.files.values())  # (all in memory)
+        if not whole or held > PREPARED_MAX_CONTENTS:
+            return None
+        return PreparedSdist(sha256_bytes(data), contents)
 
 
 def _keep_in_cache(

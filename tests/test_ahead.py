@@ -711,6 +711,12 @@ def test_a_pull_uses_a_prepared_sdist_only_with_the_fetched_sha256(
     assert trees[1] == trees[0] == trees[2] == trees[4]
     assert "src/dest_pkg/p2/nodes.py" in trees[3]
 
-    # An sdist over PREPARED_MAX is read again by the main process: nothing is handed over.
+    # An sdist over PREPARED_MAX, or holding more than PREPARED_MAX_CONTENTS, is read again
+    # by the main process: nothing is handed over.
+    held = sum(len(item.read()) for item in mine.contents.files.values())
+    monkeypatch.setattr("micropkg_tasks.pull.PREPARED_MAX_CONTENTS", held - 1)
+    assert batch(0).rewrite(run_rewrite) is None
+    monkeypatch.setattr("micropkg_tasks.pull.PREPARED_MAX_CONTENTS", held)
+    assert batch(0).rewrite(run_rewrite) == mine
     monkeypatch.setattr("micropkg_tasks.pull.PREPARED_MAX", tarballs[0].stat().st_size - 1)
     assert batch(0).rewrite(run_rewrite) is None
