@@ -680,7 +680,8 @@ class LockFile:
                 data = stream.read()
         except OSError as exc:
             where = self.project.rel(self.pending)
-            raise PullError(f"Cannot read '{where}': {exc}; fix or delete it.") from exc
+            why = exc.strerror or exc
+            raise PullError(f"Cannot read '{where}': {why}; fix or delete it.") from exc
         entries, read = _pending_entries(self.pending, data, complete=complete)
         if entries:
             check_lock_paths(Lock({e.module: e for e in entries}), self.project)

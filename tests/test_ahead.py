@@ -5,6 +5,7 @@ process that started it (even after a SIGKILL)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -298,6 +299,17 @@ def test_a_worker_that_cannot_start_or_be_sent_its_work_is_done_without(
     assert cannot_start.rewriter("one")(CALL, SOURCE) == expected
     monkeypatch.undo()
 
+    def no_pipe() -> tuple[int, int]:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ahead_mod.os, "pipe", no_pipe)
+        without_pipe = RewriteAhead()
+        without_pipe.submit("one", _batch(path))
+    assert without_pipe._proc is None and without_pipe._skips == -1
+    assert without_pipe.take("one", CALL, SOURCE) is None
+    assert without_pipe.rewriter("one")(CALL, SOURCE) == expected
+
     ahead = RewriteAhead()
     try:
         ahead.submit("first", _batch(path))  # starts the worker
@@ -309,6 +321,29 @@ def test_a_worker_that_cannot_start_or_be_sent_its_work_is_done_without(
         assert ahead.rewriter("first")(CALL, SOURCE) == expected
     finally:
         ahead.close()
+
+
+def test_the_worker_reads_the_batches_to_skip_across_partial_writes() -> None:
+    read_end, write_end = os.pipe()
+    try:
+        skips = ahead_mod._Skips(read_end)
+        frames = ahead_mod._FRAME.pack(5) + ahead_mod._FRAME.pack(7)
+        os.write(write_end, frames[:2])  # half a number: not known yet
+        assert not skips.has(5)
+        os.write(write_end, frames[2:6])
+        assert skips.has(5)
+        assert not skips.has(5)  # skipped once
+        assert not skips.has(7)
+        os.write(write_end, frames[6:])
+        os.close(write_end)
+        write_end = -1
+        assert skips.has(7)
+        assert skips.fd == -1  # the main process closed its end: nothing more is read
+        assert not skips.has(8)
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
 
 
 def test_a_stuck_worker_is_given_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

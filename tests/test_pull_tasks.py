@@ -756,6 +756,23 @@ def test_a_hostile_pending_log_is_refused(
     assert (root / "outside.py").exists() is False
 
 
+def test_a_pending_log_that_cannot_be_read_is_one_error_line(
+    manifest_project: Path, cli: Cli
+) -> None:
+    root = manifest_project
+    pull_all(cli)
+    lock = (root / "micropkg.lock").read_bytes()
+    _pending(root).mkdir()  # reading it fails
+    result = cli("status")
+    assert result.code == 1
+    assert result.err_lines == [
+        "Error: Cannot read '.micropkg/lock.pending.jsonl': Is a directory; fix or delete it."
+    ]
+    assert (root / "micropkg.lock").read_bytes() == lock
+    _pending(root).rmdir()
+    assert cli("status").code == 0
+
+
 def test_a_lock_that_cannot_be_written_when_the_run_ends(
     manifest_project: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
