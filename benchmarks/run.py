@@ -402,8 +402,8 @@ class Bench:
         """Run each job's ``cmd`` warm-up + repeat times, the jobs taking turns.
 
         A floor and the row compared with it are measured this way, so that both see the
-        machine in the same state (on this VM the file system's speed varies up to 5x within
-        minutes; measured one block after the other, a ratio followed the blocks' luck).
+        machine in the same state (measured one block after the other, a ratio would follow
+        whatever the machine did during each block).
         """
         warmup = self.s.warmup if warmup is None else warmup
         for job in jobs:
