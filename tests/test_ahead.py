@@ -755,3 +755,27 @@ def test_a_pull_uses_a_prepared_sdist_only_with_the_fetched_sha256(
     assert batch(0).rewrite(run_rewrite) == mine
     monkeypatch.setattr("micropkg_tasks.pull.PREPARED_MAX", tarballs[0].stat().st_size - 1)
     assert batch(0).rewrite(run_rewrite) is None
+
+
+class _UnpicklableProduct:
+    """A batch whose rewrite works but whose product cannot be pickled."""
+
+    def __init__(self, path: Path) -> None:
+        self.files = _batch(path)
+
+    def rewrite(self, rewriter: ahead_mod.Rewriter) -> object:
+        self.files.rewrite(rewriter)
+        return lambda: None
+
+
+def test_a_product_that_cannot_be_sent_or_read_is_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path / "nodes.py", SOURCE.decode())
+    ready: list[Any] = []
+    assert ahead_mod._run_batch(_UnpicklableProduct(path), ready, lambda: None) is None
+    assert [call for call, _ in ready] == [CALL]  # its rewrites are still answered
+
+    ahead = RewriteAhead()  # never started: nothing pending
+    ahead._products["garbled"] = b"not a pickle"
+    ahead._held = len(b"not a pickle")
+    assert ahead.product("garbled") is None
+    assert ahead._held == 0
