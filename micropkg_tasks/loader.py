@@ -13,7 +13,6 @@ the network. The project lock is taken when the tasks are loaded.
 from __future__ import annotations
 
 import contextlib
-import gc
 import inspect
 import re
 import secrets
@@ -31,7 +30,7 @@ from doit.loader import load_tasks
 from doit.tools import config_changed
 
 from . import __version__
-from .ahead import Batch, Lookahead
+from .ahead import Batch, Lookahead, collect_less_often
 from .collect import ConfigIndex
 from .errors import MicropkgError
 from .journal import recovered_lock
@@ -516,24 +515,6 @@ def pull_all_task(project: Project, run_id: str) -> dict[str, Any]:
 _PACKAGE_PARAMS = doit_params("package")
 
 
-#: The cyclic collector's first threshold while our tasks run (CPython's default: 700).
-GC_YOUNG_THRESHOLD = 10_000
-
-
-def _collect_less_often() -> None:
-    """Run the cyclic garbage collector less often in a process that runs our tasks.
-
-    Each ``ast.parse`` of the import rewriter allocates thousands of nodes that reference
-    counting frees once the file is rewritten. Counted by CPython's default threshold (700
-    allocations), they started young collections and, as survivors piled up, full ones that
-    walked every loaded task: 10-18% of ``package --all`` and ``pull --all`` at N=1000. At
-    10,000 the trees are gone before a collection starts; cycles are still collected.
-    """
-    young, *older = gc.get_threshold()
-    if young and young < GC_YOUNG_THRESHOLD:  # 0: disabled by the host, left alone
-        gc.set_threshold(GC_YOUNG_THRESHOLD, *older)
-
-
 class MicropkgLoader(TaskLoader2):  # type: ignore[misc]
     """Our tasks for doit: handed to ``DoitMain`` by the CLI, star-imported by a dodo.py.
 
@@ -555,7 +536,7 @@ class MicropkgLoader(TaskLoader2):  # type: ignore[misc]
         context: TaskContext | None = None,
     ) -> None:
         super().__init__()
-        _collect_less_often()
+        collect_less_often()
         if context is not None:
             self.__dict__["context"] = context  # already read by the caller
         self.start = start

@@ -699,6 +699,31 @@ def test_the_worker_hands_over_the_sdist_it_read_with_its_sha256(tmp_path: Path)
         ahead.close()
 
 
+class _Threshold:
+    """A batch whose product is the cyclic collector's thresholds where it runs."""
+
+    def rewrite(self, rewriter: ahead_mod.Rewriter) -> object:
+        import gc
+
+        return os.getpid(), gc.get_threshold()
+
+
+def test_the_worker_runs_the_cyclic_collector_less_often() -> None:
+    """The worker parses as much as the main process: it raises CPython's default threshold
+    too (see ``collect_less_often``)."""
+    ahead = RewriteAhead()
+    try:
+        ahead.submit("gc", _Threshold())
+        deadline = time.monotonic() + 30
+        while "gc" not in ahead._products and time.monotonic() < deadline:
+            time.sleep(0.01)  # the worker's answer, not one taken back by this process
+        pid, threshold = ahead.product("gc")  # type: ignore[misc]
+        assert pid != os.getpid()
+        assert threshold[0] == ahead_mod.GC_YOUNG_THRESHOLD
+    finally:
+        ahead.close()
+
+
 def test_a_taken_back_sdist_batch_gives_its_product_at_once(tmp_path: Path) -> None:
     from micropkg_tasks.pull import PreparedSdist
 

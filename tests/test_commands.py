@@ -14,9 +14,10 @@ from cli_runner import plain_doit
 from kedro_venvs import describe, subprocess_env
 from projects import add_pipeline, write
 
+from micropkg_tasks.ahead import GC_YOUNG_THRESHOLD
 from micropkg_tasks.cli import build_parser
 from micropkg_tasks.commands import COMMANDS
-from micropkg_tasks.loader import GC_YOUNG_THRESHOLD, MicropkgLoader
+from micropkg_tasks.loader import MicropkgLoader
 from micropkg_tasks.manifest import load_manifest
 from micropkg_tasks.options import OPTIONS, doit_params, manifest_keys
 from micropkg_tasks.state import release
@@ -176,7 +177,7 @@ def test_user_doit_settings_win_over_ours(two: Path) -> None:
 @pytest.mark.parametrize(("before", "after"), [(700, GC_YOUNG_THRESHOLD), (0, 0), (50_000, 50_000)])
 def test_a_loader_runs_the_cyclic_collector_less_often(two: Path, before: int, after: int) -> None:
     """The rewriter's parse trees made CPython's default threshold start a collection every
-    700 allocations (see ``_collect_less_often``); a disabled or higher one is left alone."""
+    700 allocations (see ``collect_less_often``); a disabled or higher one is left alone."""
     saved = gc.get_threshold()
     try:
         gc.set_threshold(before, 10, 10)
