@@ -1,11 +1,11 @@
 """Safe sdist reader: check every member of an untrusted archive and read it (contract §4).
 
-One pass over the gzip stream: each member header is checked before its data is read (paths,
-types, duplicates, sizes), the decompressed stream is bounded so a bomb costs at most the
-limit, and Kedro's layout checks run on the member list. Nothing is extracted by member name:
-files are held in memory, except those over ``limits.LARGE_FILE``, streamed to temporary files
-of our own naming in a work folder. Metadata is then read by :mod:`micropkg_tasks.sdist_metadata`,
-never by running a build backend.
+One pass over the gzip stream (a small archive's is decompressed in one call): each member
+header is checked before its data is read (paths, types, duplicates, sizes), the decompressed
+stream is bounded so a bomb costs at most the limit, and Kedro's layout checks run on the
+member list. Nothing is extracted by member name: files are held in memory, except those over
+``limits.LARGE_FILE``, streamed to temporary files of our own naming in a work folder. Metadata
+is then read by :mod:`micropkg_tasks.sdist_metadata`, never by running a build backend.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ __all__ = ["SdistContents", "SdistFile", "read_sdist"]
 
 #: Member times beyond this many seconds from 1970 (about 34,800 years) are refused.
 _MAX_MTIME = 2**40
+
+#: An archive of up to ``WHOLE_ARCHIVE`` bytes whose stream is at most ``WHOLE_STREAM`` bytes is
+#: decompressed in one call instead of through ``GzipFile`` and the bounded reader, whose
+#: Python-level seeks and reads were a fifth of reading a small sdist.
+WHOLE_ARCHIVE = 1024**2
+WHOLE_STREAM = 8 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -307,6 +313,26 @@ class _Spill:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def _inflate_whole(raw: IO[bytes], size: int, limit: int) -> bytes | None:
+    """The whole decompressed stream of a small single-member gzip archive, when it is
+    complete, valid and within ``limit``; else None, with ``raw`` back at its start: the
+    streaming path then reads it, and reports whatever is wrong with it as it always did."""
+    if size > WHOLE_ARCHIVE:
+        return None
+    start = raw.tell()
+    data = raw.read(WHOLE_ARCHIVE + 1)
+    inflater = zlib.decompressobj(wbits=31)  # gzip: its header, CRC and length are checked
+    try:
+        stream = inflater.decompress(data, min(limit, WHOLE_STREAM) + 1)
+    except zlib.error:
+        stream = None
+    # Trailing bytes (another gzip member, padding) are GzipFile's to judge.
+    if stream is None or not inflater.eof or inflater.unused_data or len(stream) > limit:
+        raw.seek(start)
+        return None
+    return stream
+
+
 def read_sdist(
     archive: Path,
     workdir: Path | Callable[[], Path],
@@ -346,9 +372,14 @@ def read_sdist(
     spill = _Spill(archive, workdir)
     files: dict[str, SdistFile] = {}
     try:
-        with raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
-            stream = io.BufferedReader(_BoundedReader(gz, limit), buffer_size=64 * 1024)
+        with raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:  # (reads nothing yet)
             try:
+                whole = _inflate_whole(raw, size, limit)
+                stream: IO[bytes] = (
+                    io.BufferedReader(_BoundedReader(gz, limit), buffer_size=64 * 1024)
+                    if whole is None
+                    else io.BytesIO(whole)
+                )
                 with tarfile.open(fileobj=stream, mode="r:") as tar:
                     check = _MemberCheck(archive, max_bytes=max_bytes, max_members=max_members)
                     for member in tar:

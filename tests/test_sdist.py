@@ -912,6 +912,98 @@ def test_corrupt_crc(tmp_path: Path) -> None:
     assert not (tmp_path / "dest").exists()
 
 
+def _two_members(raw: bytes) -> bytes:
+    """The same tar stream as two concatenated gzip members (GzipFile reads both)."""
+    stream = gzip.decompress(raw)
+    half = len(stream) // 2
+    return gzip.compress(stream[:half], mtime=0) + gzip.compress(stream[half:], mtime=0)
+
+
+def _header_crc(raw: bytes) -> bytes:
+    """The FHCRC flag set, with a header CRC that is wrong (GzipFile skips it, zlib checks it)."""
+    assert raw[3] == 0  # no optional header fields
+    return raw[:3] + b"\x02" + raw[4:10] + b"\x00\x00" + raw[10:]
+
+
+def _flip(raw: bytes, at: int) -> bytes:
+    out = bytearray(raw)
+    out[at] ^= 0x01
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("variant", "whole", "valid"),
+    [
+        ("plain", True, True),
+        ("two-members", False, True),
+        ("zero-padding", False, True),
+        ("header-crc", False, True),
+        ("stream-over-whole", False, True),
+        ("archive-over-whole", False, True),
+        ("bad-crc", False, False),
+        ("bad-length", False, False),
+        ("truncated", False, False),
+        ("over-the-stream-limit", False, False),
+        ("over-the-size-cap", True, False),  # refused by the member checks, as streamed
+    ],
+)
+def test_a_small_archive_read_whole_reads_as_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: str, whole: bool, valid: bool
+) -> None:
+    """A small archive is decompressed in one call, and only when that gives exactly what the
+    streaming path gives; anything unusual is left to the streaming path, with its errors."""
+    from micropkg_tasks import sdist_reader
+
+    good = tmp_path / "good.tar.gz"
+    write_sdist(good, make_spec())
+    raw = good.read_bytes()
+    data = {
+        "two-members": _two_members(raw),
+        "zero-padding": raw + b"\0" * 16,
+        "bad-crc": _flip(raw, -8),
+        "bad-length": _flip(raw, -1),
+        "header-crc": _header_crc(raw),
+        "truncated": raw[: len(raw) // 2],
+    }.get(variant, raw)
+    archive = tmp_path / "x.tar.gz"
+    archive.write_bytes(data)
+    if variant == "stream-over-whole":
+        monkeypatch.setattr(sdist_reader, "WHOLE_STREAM", 1000)
+    if variant == "archive-over-whole":
+        monkeypatch.setattr(sdist_reader, "WHOLE_ARCHIVE", len(data) - 1)
+    if variant == "over-the-stream-limit":  # a gzip bomb's limit: the archive's own size
+        monkeypatch.setattr(limits, "BOMB_FLOOR", 1)
+        monkeypatch.setattr(limits, "BOMB_RATIO", 1)
+    max_bytes = 1000 if variant == "over-the-size-cap" else limits.DEFAULT_MAX_SIZE
+
+    def outcome(given: bytes | None) -> object:
+        try:
+            got = read_sdist(archive, tmp_path / "work", max_bytes=max_bytes, archive_data=given)
+        except PullError as exc:
+            return str(exc)
+        return got, {rel: f.read() for rel, f in got.files.items()}, got.folders
+
+    real = sdist_reader._inflate_whole
+    used: list[bool] = []
+
+    def spy(*args: Any) -> bytes | None:
+        stream = real(*args)
+        used.append(stream is not None)
+        return stream
+
+    monkeypatch.setattr(sdist_reader, "_inflate_whole", spy)
+    fast = [outcome(None), outcome(data)]
+    assert used == [whole, whole]
+    monkeypatch.setattr(sdist_reader, "_inflate_whole", lambda *args: None)
+    streamed = [outcome(None), outcome(data)]
+    assert fast == streamed
+    if valid:
+        assert isinstance(fast[0], tuple)
+        assert len(fast[0][1]) == len(FILES) + 3  # and PKG-INFO, pyproject.toml, MANIFEST.in
+    else:
+        assert isinstance(fast[0], str) and "x.tar.gz" in fast[0]
+
+
 def test_missing_archive(tmp_path: Path) -> None:
     with pytest.raises(PullError, match="Cannot read sdist"):
         read_sdist(tmp_path / "nope.tar.gz", tmp_path / "dest")
