@@ -147,7 +147,8 @@ def _write_journal(state_dir: Path, record: dict[str, Any]) -> Path:
     ensure_state_dir(state_dir.parent)
     journal = state_dir / JOURNAL
     temp = staged_path(journal)
-    data = json.dumps(record, indent=0, sort_keys=True).encode("utf-8")
+    # One line: with an indent, json encodes in Python, not C (a tenth of a millisecond a pull).
+    data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode("utf-8")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
