@@ -34,6 +34,15 @@ _BYTES_NEWLINE_RE = re.compile(rb"\r\n|\r|\n")
 # for the literal ``from`` (~25x slower); the word boundary before it is checked by hand.
 _RELATIVE_IMPORT_RE = re.compile(rb"from[\s\\]*\.")
 _BLANKS_RE = re.compile(r"[\s\\]+")
+# What may stand between tokens of one statement (line continuations included), in bytes.
+_BLANK_BYTES = b" \t\f\r\n\\"
+_BLANK_BYTES_RE = re.compile(rb"[ \t\f\r\n\\]*")
+_QUOTES = frozenset(b"'\"")
+# Before a mention that may be bound by an import; how far back blanks are skipped.
+_BINDING_CONTEXT = (b"import", b"from", b",", b"(")
+_LOOK_BACK = 64
+# An encoding declaration (PEP 263) on the first or second line.
+_COOKIE_RE = re.compile(rb"(?:[^\r\n]*(?:\r\n|\r|\n))?[ \t\f]*#[^\r\n]*coding[:=]")
 _RELATIVE_FROM_RE = re.compile(r"from[\s\\]*\.")
 _ASCII_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
@@ -157,7 +166,10 @@ def rewrite_source(
     Warnings (never rewritten) name ``filename`` and the line: relative imports climbing out
     of the micro-package (when ``package_depth``, the number of package levels between the
     micro-package root and this file, is given), absolute imports of ``project_package``
-    outside ``old``, and files that are not valid Python (returned unchanged).
+    outside ``old``, and files that are not valid Python (returned unchanged). A file is not
+    even parsed (nor reported) when it cannot hold any of these: its text mentions neither the
+    project package nor a relative import (when they are checked), and old's root name only
+    as prose can (see :func:`_may_be_code`).
 
     ``submodules`` names the modules inside ``old`` at any depth, as :func:`submodule_names`
     gives them. With a one-word ``old`` ("report"), a string ``"old.x..."`` is rewritten only
@@ -202,19 +214,53 @@ def _not_python(filename: str, line: int, why: str) -> str:
 def _worth_parsing(
     data: bytes, old: str, project_package: str | None, package_depth: int | None
 ) -> bool:
-    """Cheap substring test: can this file hold anything to rewrite or report at all?"""
+    """Cheap test on the bytes: can this file hold anything to rewrite or report at all?"""
     # Every rewrite needs the root name of ``old`` in the source text (non-ASCII names are
     # stored in the file's own encoding, so only ASCII names can be looked up in bytes).
-    names = [old.split(".")[0]]
     if project_package:
-        names.append(project_package.split(".")[0])
-    for name in names:
+        name = project_package.split(".")[0]
         if not name.isascii() or name.encode() in data:
             return True
+    root = old.split(".")[0]
+    if not root.isascii():
+        return True
+    word = root.encode()
+    if word in data and (
+        # Outside plain ASCII text (or with an encoding cookie), bytes next to the name are
+        # not read as characters here: any mention counts.
+        not data.isascii() or _COOKIE_RE.match(data) is not None or _may_be_code(data, word)
+    ):
+        return True
     return package_depth is not None and any(
         not m.start() or data[m.start() - 1] not in _ASCII_WORD
         for m in _RELATIVE_IMPORT_RE.finditer(data)
     )
+
+
+def _may_be_code(data: bytes, word: bytes) -> bool:
+    """Whether a mention of the name ``word`` in ASCII source ``data`` may be one the rewriter
+    changes or reports. Everything it changes is either a string literal whose text starts
+    with the name (a quote just before it), a dotted reference (a dot after it, blanks and
+    line breaks aside), or a reference whose name an import binds in this file (an ``import``
+    or ``from`` before it); a comment after it, a ``,`` or ``(`` before it, or nothing but
+    blanks before it count too. What is left is prose: ``the ``p0001`` pipeline`` in a
+    docstring or a comment, a file that can then be left unparsed."""
+    size = len(data)
+    at = data.find(word)
+    while at >= 0:
+        end = at + len(word)
+        if not ((at and data[at - 1] in _ASCII_WORD) or (end < size and data[end] in _ASCII_WORD)):
+            if at and data[at - 1] in _QUOTES:
+                return True
+            after = _BLANK_BYTES_RE.match(data, end)
+            assert after is not None  # (a ``*`` pattern always matches)
+            if data[after.end() : after.end() + 1] in (b".", b"#"):
+                return True
+            before = data[max(0, at - _LOOK_BACK) : at].rstrip(_BLANK_BYTES)
+            if not before or before.endswith(_BINDING_CONTEXT):
+                return True
+        at = data.find(word, end)
+    return False
 
 
 def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:

@@ -1164,3 +1164,77 @@ def test_relative_imports_are_found_as_a_word_regex_finds_them(text: str) -> Non
     assert rewriter.interesting_lines() == expected
     data = text.encode()
     assert _worth_parsing(data, "pkg.mod", None, 0) == bool(re.search(rb"\bfrom[\s\\]*\.", data))
+
+
+# -- the precheck: files it leaves unparsed have nothing to rewrite or report ---------------
+
+
+@pytest.mark.parametrize(
+    ("source", "worth"),
+    [
+        ('"""Nodes of the ``p0001`` pipeline."""\n\ndef f():\n    """The p0001 rows."""\n', False),
+        ("# p0001: notes\nx = 'see p0001'\np0001_raw = 1\nxp0001.y = 2\nx = p0001\n", False),
+        ("import p0001\n", True),
+        ("import os, p0001\n", True),
+        ("import \\\n    p0001\n", True),
+        ("from p0001 import nodes\n", True),
+        ("from p0001.nodes import f\n", True),
+        ("x = f(a,\n      p0001)\n", True),
+        ("x = p0001.nodes\n", True),
+        ("x = (p0001\n     .nodes)\n", True),
+        ("x = [p0001  # a comment\n     .nodes]\n", True),
+        ("patch('p0001.nodes.log')\n", True),
+        ("m = import_module('p0001')\n", True),
+        ('x = f"p0001.{y}"\n', True),
+        ("p0001 = 1\n", True),  # nothing but blanks before it: counted
+        ("x = 1\n" + " " * 100 + "p0001 = 1\n", True),  # blanks past the look-back: counted
+        ("# é\n'''The p0001 rows.'''\n", True),  # not ASCII: any mention counts
+        ("# -*- coding: latin-1 -*-\n'''The p0001 rows.'''\n", True),
+        ("#!/usr/bin/env python\n# vim: set fileencoding=utf-8 :\n'''p0001 rows'''\n", True),
+        ("'''No mention at all.'''\n", False),
+    ],
+)
+def test_the_precheck_leaves_prose_unparsed(source: str, worth: bool) -> None:
+    assert _worth_parsing(source.encode(), "p0001", None, None) is worth
+
+
+def _precheck_sources() -> list[tuple[str, bytes]]:
+    """Real Python sources: this project's modules and tests, the corpus, the position cases."""
+    from rewrite_matrix import CASES, render
+
+    here = Path(__file__).parent
+    paths = [
+        *sorted((here.parent / "micropkg_tasks").rglob("*.py")),
+        *sorted(here.glob("*.py")),
+        *sorted(CORPUS.rglob("*.py")),
+    ]
+    sources = [(str(path), path.read_bytes()) for path in paths]
+    sources += [(case, render(text, "pkg.sub.ds").encode()) for case, (text, _) in CASES.items()]
+    return sources
+
+
+def test_a_file_the_precheck_leaves_unparsed_has_nothing_to_rewrite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """For names taken from real sources, one word or dotted: wherever the precheck says a
+    file need not be parsed, parsing it anyway rewrites nothing and reports nothing (but that
+    it is not valid Python)."""
+    import micropkg_tasks.rewrite as rewrite_mod
+
+    tried = skipped = 0
+    cases = []
+    for name, data in _precheck_sources():
+        words = sorted(set(re.findall(rb"\b[A-Za-z_][A-Za-z0-9_]*\b", data)))
+        submodules = frozenset(w.decode() for w in words)
+        for word in words[:: max(1, len(words) // 12)]:
+            for old in (word.decode(), f"{word.decode()}.nodes"):
+                tried += 1
+                if not _worth_parsing(data, old, None, None):
+                    cases.append((name, data, old, submodules))
+    monkeypatch.setattr(rewrite_mod, "_worth_parsing", lambda *args: True)
+    for name, data, old, submodules in cases:
+        skipped += 1
+        full = rewrite_source(data, old, "proj.pipelines.x", filename="f.py", submodules=submodules)
+        reported = [w for w in full.warnings if "not valid Python" not in w]
+        assert (full.text, reported) == (data, []), (name, old)
+    assert tried > 2000 and skipped > tried // 10, (tried, skipped)
