@@ -12,6 +12,7 @@ markers, URLs or ``===`` clauses are not compared.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -130,6 +131,9 @@ def _candidates(a: SpecifierSet, b: SpecifierSet) -> list[Version]:
     return out
 
 
+# Cached: a ``pull --all`` asks the same questions of every entry (the lines of requirements.in,
+# the requirements many micro-packages share), and packaging's parser is the cost.
+@functools.lru_cache(maxsize=4096)
 def disjoint(a: SpecifierSet, b: SpecifierSet) -> bool:
     """Whether no version satisfies both ``a`` and ``b`` (``===`` clauses: never reported)."""
     if not len(a) or not len(b):
@@ -142,8 +146,10 @@ def disjoint(a: SpecifierSet, b: SpecifierSet) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_line(line: str) -> Requirement | None:
-    """A requirements-file line as a requirement, or ``None`` (comments, options, paths)."""
+    """A requirements-file line as a requirement, or ``None`` (comments, options, paths);
+    shared between callers, never changed."""
     from packaging.requirements import InvalidRequirement, Requirement
 
     body = line.split(" #", 1)[0].split("\t#", 1)[0].strip()

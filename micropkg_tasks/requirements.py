@@ -84,8 +84,10 @@ def check_one_line(text: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=4096)  # a pull --all parses the same lines for every entry
 def _parse(text: str) -> Requirement:
-    """Parse one PEP 508 string (leading/trailing whitespace tolerated, as in Kedro)."""
+    """Parse one PEP 508 string (leading/trailing whitespace tolerated, as in Kedro); shared
+    between callers, never changed."""
     from packaging.requirements import InvalidRequirement, Requirement
 
     check_one_line(text)
