@@ -381,17 +381,21 @@ def apply(
     """
     targets = [w.target for w in writes]
     folders = folders_to_create(root, targets)
+    unborn = {str(folder) for folder in folders}  # nothing can be in these yet
     rel = relative_paths(root)
     existing: dict[Path, int | None] = {}
     temps: dict[Path, tuple[Path, Path]] = {}  # target -> (staged, backup)
     rels: dict[Path, str] = {}
     for path in (*targets, *removals):
+        temps[path] = staged, backup = staged_path(path), backup_path(path)
+        rels[path] = rel(path)
+        if os.path.dirname(path) in unborn:
+            existing[path] = None
+            continue
         try:
             existing[path] = stat.S_IMODE(os.lstat(path).st_mode)
         except FileNotFoundError:
             existing[path] = None
-        temps[path] = staged, backup = staged_path(path), backup_path(path)
-        rels[path] = rel(path)
         for temp in (staged, backup):
             if os.path.lexists(temp):
                 raise PullError(

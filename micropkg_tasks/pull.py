@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -229,7 +230,9 @@ def _plan(
 
     layout = lay_out(project, entry, contents, lock, rewrite=rewrite)
     module, writes, warnings = layout.module, layout.writes, layout.warnings
-    journal.folders_to_create(project.root, writes)  # a file where a folder must go: error
+    # A file where a folder must go: an error. In a folder still to be created nothing exists
+    # yet: its targets are not looked for (most of a fresh pull).
+    missing = {str(folder) for folder in journal.folders_to_create(project.root, writes)}
     rel_of = journal.relative_paths(project.root, project.rel)
     rels = {target: rel_of(target) for target in writes}
 
@@ -255,8 +258,9 @@ def _plan(
     for target, data in sorted(writes.items()):
         rel = rels[target]
         recorded = previous_files.get(rel)
+        unborn = os.path.dirname(target) in missing
         if isinstance(data, Path):
-            if target.is_dir():
+            if not unborn and target.is_dir():
                 conflicts.append(f"{rel} (a folder is in the way)")
                 continue
             action, note = _large_decision(target, data, recorded, force, others.get(rel, {}))
@@ -271,7 +275,7 @@ def _plan(
                 actions.append((action, rel))
             continue
         try:
-            current = read_if_exists(target)  # (most targets of a fresh pull do not exist)
+            current = None if unborn else read_if_exists(target)
         except OSError as exc:  # a folder (opening one fails on Windows), or unreadable
             if target.is_dir():
                 conflicts.append(f"{rel} (a folder is in the way)")
