@@ -239,12 +239,12 @@ def _worth_parsing(
 
 def _may_be_code(data: bytes, word: bytes) -> bool:
     """Whether a mention of the name ``word`` in ASCII source ``data`` may be one the rewriter
-    changes or reports. Everything it changes is either a string literal whose text starts
-    with the name (a quote just before it), a dotted reference (a dot after it, blanks and
-    line breaks aside), or a reference whose name an import binds in this file (an ``import``
-    or ``from`` before it); a comment after it, a ``,`` or ``(`` before it, or nothing but
-    blanks before it count too. What is left is prose: ``the ``p0001`` pipeline`` in a
-    docstring or a comment, a file that can then be left unparsed."""
+    changes or reports. Each change or report needs a string literal whose text starts with
+    the name (a quote just before it) or an import naming it (``import``, ``from`` or a comma
+    before it): a dotted reference is rewritten only where an import binds its root. A dot or
+    a comment after it, a ``(`` before it, or nothing but blanks before it count too. What is
+    left is prose (``the ``p0001`` pipeline`` in a docstring or a comment): a file with only
+    such mentions can be left unparsed."""
     size = len(data)
     at = data.find(word)
     while at >= 0:
