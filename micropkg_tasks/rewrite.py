@@ -38,7 +38,7 @@ _BLANKS_RE = re.compile(r"[\s\\]+")
 _BLANK_BYTES = b" \t\f\r\n\\"
 _BLANK_BYTES_RE = re.compile(rb"[ \t\f\r\n\\]*")
 _QUOTES = frozenset(b"'\"")
-# Before a mention that may be bound by an import; how far back blanks are skipped.
+# What before a mention may make it a name an import binds; how far back blanks are skipped.
 _BINDING_CONTEXT = (b"import", b"from", b",", b"(")
 _LOOK_BACK = 64
 # An encoding declaration (PEP 263) on the first or second line.
@@ -166,10 +166,10 @@ def rewrite_source(
     Warnings (never rewritten) name ``filename`` and the line: relative imports climbing out
     of the micro-package (when ``package_depth``, the number of package levels between the
     micro-package root and this file, is given), absolute imports of ``project_package``
-    outside ``old``, and files that are not valid Python (returned unchanged). A file is not
-    even parsed (nor reported) when it cannot hold any of these: its text mentions neither the
-    project package nor a relative import (when they are checked), and old's root name only
-    as prose can (see :func:`_may_be_code`).
+    outside ``old``, and files that are not valid Python (returned unchanged). A file that
+    cannot hold anything to rewrite or report is not even parsed (nor reported): its text
+    names neither the project package nor a relative import (when they are checked), and
+    names old's root only as prose (see :func:`_may_be_code`).
 
     ``submodules`` names the modules inside ``old`` at any depth, as :func:`submodule_names`
     gives them. With a one-word ``old`` ("report"), a string ``"old.x..."`` is rewritten only

@@ -44,7 +44,7 @@ _MAX_MTIME = 2**40
 
 #: An archive of up to ``WHOLE_ARCHIVE`` bytes whose stream is at most ``WHOLE_STREAM`` bytes is
 #: decompressed in one call instead of through ``GzipFile`` and the bounded reader, whose
-#: Python-level seeks and reads were a fifth of reading a small sdist.
+#: Python-level seeks and reads were a quarter of reading a small sdist.
 WHOLE_ARCHIVE = 1024**2
 WHOLE_STREAM = 8 * 1024**2
 
