@@ -77,9 +77,12 @@ def remove_if_unheld(path: Path) -> bool:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Its writer may have renamed it into place and let it go since it was opened here.
+        if not os.path.samestat(os.fstat(fd), os.lstat(path)):
+            return False
         path.unlink(missing_ok=True)
     except OSError:
-        return False  # being written right now
+        return False  # being written right now, or gone
     finally:
         os.close(fd)
     return True

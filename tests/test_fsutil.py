@@ -108,6 +108,29 @@ def test_a_cleaner_never_removes_a_tarball_being_created(
     assert os.listdir(tmp_path) == [target.name]
 
 
+def test_a_temp_file_renamed_into_place_while_a_cleaner_looks_is_not_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cleaner opened the temporary file while its writer held it; before the cleaner's
+    # lock, the writer renamed it into place and closed it. Nothing is removed, or counted.
+    import micropkg_tasks.fsutil as fsutil
+
+    fcntl = pytest.importorskip("fcntl")  # (Windows refuses to delete an open file instead)
+    temp = tmp_path / ".a-0.1.tar.gz.0123abcd.tmp"
+    temp.write_bytes(b"data")
+    target = tmp_path / "a-0.1.tar.gz"
+    real_flock = fcntl.flock
+
+    def writer_finishes_first(fd: int, operation: int) -> None:
+        os.replace(temp, target)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", writer_finishes_first)
+    assert fsutil.remove_if_unheld(temp) is False
+    assert os.listdir(tmp_path) == [target.name]
+    assert target.read_bytes() == b"data"
+
+
 def test_a_temp_file_that_cannot_be_held_is_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
