@@ -750,20 +750,23 @@ class SdistBatch:
         ``PREPARED_MAX_CONTENTS``: the main process then need not read it again)."""
         from .sdist_reader import read_sdist
 
+        data: bytes | None = None
         with self.archive.open("rb") as stream:
-            data = stream.read(PREPARED_MAX + 1)
-        whole = len(data) <= PREPARED_MAX
+            if os.fstat(stream.fileno()).st_size <= PREPARED_MAX:  # (a larger one: read once)
+                data = stream.read(PREPARED_MAX + 1)
+                if len(data) > PREPARED_MAX:  # it grew meanwhile
+                    data = None
         contents = read_sdist(
             self.archive,
             _no_large_files,
             max_bytes=self.caps.max_size,
             max_members=self.caps.max_members,
-            archive_data=data if whole else None,
+            archive_data=data,
         )
         # The lock only decides which __init__.py files a pull adds, not how files read.
         lay_out(self.project, self.entry, contents, Lock(), rewrite=rewriter)
         held = sum(len(item.read()) for item in contents.files.values())  # (all in memory)
-        if not whole or held > PREPARED_MAX_CONTENTS:
+        if data is None or held > PREPARED_MAX_CONTENTS:
             return None
         return PreparedSdist(sha256_bytes(data), contents)
 

@@ -36,7 +36,7 @@ _RELATIVE_IMPORT_RE = re.compile(rb"from[\s\\]*\.")
 _BLANKS_RE = re.compile(r"[\s\\]+")
 # What may stand between tokens of one statement (line continuations included), in bytes.
 _BLANK_BYTES = b" \t\f\r\n\\"
-_BLANK_BYTES_RE = re.compile(rb"[ \t\f\r\n\\]*")
+_BLANK_BYTES_RE = re.compile(b"[" + re.escape(_BLANK_BYTES) + b"]*")
 _QUOTES = frozenset(b"'\"")
 # What before a mention may make it a name an import binds; how far back blanks are skipped.
 _BINDING_CONTEXT = (b"import", b"from", b",", b"(")
