@@ -46,6 +46,9 @@ _COOKIE_RE = re.compile(rb"(?:[^\r\n]*(?:\r\n|\r|\n))?[ \t\f]*#[^\r\n]*coding[:=
 _RELATIVE_FROM_RE = re.compile(r"from[\s\\]*\.")
 _ASCII_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
+# A line that likely starts a statement: a name or a decorator at column 0 (lines inside
+# brackets rarely start so), not a clause continuing the statement before it.
+_STATEMENT_START_RE = re.compile(r"^(?=[A-Za-z_@])(?!(?:else|elif|except|finally)\b)", re.MULTILINE)
 _DECORATED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _STRING_PREFIX = frozenset("rRuUfF")
 # Functions whose first argument (or ``package=``/``name=``/``anchor=``) names a module or
@@ -182,7 +185,8 @@ def rewrite_source(
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         text = data.decode(encoding)
-        tree = ast.parse(text, filename)
+        rewriter = _Rewriter(text, old, new, filename, project_package, package_depth, submodules)
+        tree = _parse(text, rewriter.parse_end(), filename)
     except SyntaxError as exc:
         line = exc.lineno or 1
         why = exc.msg or "syntax error"
@@ -193,7 +197,6 @@ def rewrite_source(
     except (ValueError, RecursionError) as exc:
         return RewriteResult(data, False, (_not_python(filename, 1, str(exc)),))
 
-    rewriter = _Rewriter(text, old, new, filename, project_package, package_depth, submodules)
     rewriter.run(tree)
     warnings = tuple(message for _, message in sorted(set(rewriter.warnings)))
     if not rewriter.edits:
@@ -205,6 +208,17 @@ def rewrite_source(
         message = f"{filename}:1: '{new}' cannot be written in the file's encoding {encoding}"
         return RewriteResult(data, False, (*warnings, message + "; left unchanged"))
     return RewriteResult(encoded, encoded != data, warnings)
+
+
+def _parse(text: str, end: int, filename: str) -> ast.Module:
+    """Parse ``text`` up to ``end`` (see :meth:`_Rewriter.parse_end`), or all of it when that
+    prefix is not valid Python on its own."""
+    if end < len(text):
+        try:
+            return ast.parse(text[:end], filename)
+        except (SyntaxError, ValueError, RecursionError):
+            pass  # (the cut was not between two statements: the whole file is parsed)
+    return ast.parse(text, filename)
 
 
 def _not_python(filename: str, line: int, why: str) -> str:
@@ -317,6 +331,8 @@ class _Rewriter:
         self.roots = (self.old_parts[0], new.split(".")[0])
         self.scopes = [_Scope(_MODULE, -1)]
         self._line_starts = _line_starts(text)
+        self._hits: list[int] | None = None
+        self._code_end = len(text)  # (see interesting_lines)
 
     # -- positions ---------------------------------------------------------------------
 
@@ -966,12 +982,23 @@ class _Rewriter:
     def interesting_lines(self) -> list[int]:
         """Sorted numbers of the lines holding the root name of ``old`` or ``new`` (a binding
         of new's root name could capture a rewritten reference) or of the project package, or
-        (when relative imports are checked) a ``from .`` import."""
+        (when relative imports are checked) a ``from .`` import.
+
+        Also notes where the last of them that may be code ends (see parse_end). A name with a
+        backtick just before it (````p0001```` in reST prose) is not: a backtick is not Python
+        outside strings and comments, and a string the rewriter reads (a module path, or a
+        string annotation, which is then not valid code) starts with the name itself."""
+        if self._hits is None:
+            self._hits = self._scan()
+        return self._hits
+
+    def _scan(self) -> list[int]:
         names = self.tracked_names()
         starts = self._line_starts
         text = self.text
         lines: set[int] = set()
         if self.plain_names():
+            code_end = 0
             # Each name found by str.find and its word boundaries checked here: a regex
             # starting with ``\b`` scanned every file several times slower. Bounded
             # occurrences never overlap (inside one, every character is a word character), so
@@ -985,17 +1012,51 @@ class _Rewriter:
                         (at and _is_word(text[at - 1])) or (end < size and _is_word(text[end]))
                     ):
                         lines.add(bisect.bisect_right(starts, at))
+                        if end > code_end and not (at and text[at - 1] == "`"):
+                            code_end = end
                     at = text.find(name, end)
+            self._code_end = code_end
         else:
             pattern = "|".join(_word(name) for name in sorted(names))
             lines.update(bisect.bisect_right(starts, m.start()) for m in re.finditer(pattern, text))
         if self.package_depth is not None:
-            lines.update(
-                bisect.bisect_right(starts, at)
-                for at in (m.start() for m in _RELATIVE_FROM_RE.finditer(text))
-                if not at or not _is_word(text[at - 1])
-            )
+            for match in _RELATIVE_FROM_RE.finditer(text):
+                at = match.start()
+                if not at or not _is_word(text[at - 1]):
+                    lines.add(bisect.bisect_right(starts, at))
+                    self._code_end = max(self._code_end, match.end())
         return sorted(lines)
+
+    def parse_end(self) -> int:
+        """Where parsing may stop: at the first line after every hit that may be code (see
+        interesting_lines) that may start a statement at column 0, outside triple-quoted
+        strings by a count of their quotes; the end of the text if there is none, or if a
+        non-ASCII character (an identifier may spell a tracked name otherwise) follows it.
+
+        What comes after names a tracked name only as prose: it binds none, and holds nothing
+        to rewrite or report (its statements without a hit run skips anyway; a syntax error
+        there goes unreported). If the guess cuts a statement, the prefix is not valid Python
+        on its own and the whole text is parsed (see _parse); if the prefix is valid, the
+        parser read it exactly as in the whole text, statement by statement."""
+        self.interesting_lines()
+        text = self.text
+        size = len(text)
+        newline = text.find("\n", self._code_end)
+        if newline < 0:
+            return size
+        start = doubles = singles = 0
+        for match in _STATEMENT_START_RE.finditer(text, newline + 1):
+            cut = match.start()
+            doubles += text.count('"""', start, cut)
+            singles += text.count("'''", start, cut)
+            start = cut
+            if not (doubles % 2 or singles % 2):
+                break
+        else:
+            return size
+        if not text.isascii() and _NON_ASCII_RE.search(text, cut):
+            return size
+        return cut
 
 
 def _is_word(char: str) -> bool:

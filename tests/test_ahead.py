@@ -42,7 +42,7 @@ def _project(root: Path, n: int = N) -> Path:
         write(
             code / "extra.py", f"import demo_proj.pipelines.p{i}.nodes\nimport demo_proj.settings\n"
         )
-        write(code / "broken.py", "import demo_proj\ndef f(:\n    pass\n")
+        write(code / "broken.py", "import demo_proj\ndef f(:\n    return demo_proj\n")
         (code / "latin.py").write_bytes(
             b"# -*- coding: latin-1 -*-\nfrom demo_proj.pipelines.p%d import nodes  # \xe9\n" % i
         )

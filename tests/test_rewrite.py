@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import bisect
 import re
 import sys
@@ -758,7 +759,7 @@ def test_project_warnings_when_old_is_outside_the_project_package() -> None:
 @pytest.mark.parametrize(
     ("data", "line", "why"),
     [
-        (b"import demo_proj.pipelines.data_proc\ndef f(:\n", 2, "invalid syntax"),
+        (b"import demo_proj.pipelines.data_proc\ndef f(:\n    demo_proj\n", 2, "invalid syntax"),
         (b"demo_proj: [1, 2\n", 1, "'[' was never closed"),
         (b"# demo_proj\n\nx = '\xff'\n", 3, "invalid start byte"),
         (b"# demo_proj\nx = '\xff'\n", 1, "invalid or missing encoding declaration"),
@@ -783,6 +784,86 @@ def test_null_bytes_are_not_python() -> None:
     assert result.text is data
     assert len(result.warnings) == 1
     assert result.warnings[0].startswith("f.py:")
+
+
+def _parse_end(text: str, old: str = "p0001", new: str = "proj.pipelines.p0001") -> int:
+    return _Rewriter(text, old, new, "f.py", None, None).parse_end()
+
+
+@pytest.mark.parametrize(
+    ("text", "cut"),
+    [
+        # Past the last import: the rest names the package only in reST prose.
+        ('import p0001.nodes\n\ndef f():\n    """The ``p0001`` rows."""\n', 20),
+        # The statement holding the last mention ends at the next name at column 0.
+        ("from p0001.nodes import (\n    f,\n)\nx = 1\n", 35),
+        ("x = p0001.f(\n1)\ny = 2\n", 16),
+        # Not inside a triple-quoted string; not before a clause of the same statement.
+        ('import p0001\n"""\nx = 1\n"""\ny = 1\n', 27),
+        ("if 1:\n    import p0001\nelse:\n    pass\nz = 1\n", 38),
+        ("try:\n    import p0001\nexcept ImportError:\n    pass\n", None),
+        # Nothing after the last mention that may be code, or it is on the last line.
+        ("def f():\n    import p0001\n    return 1\n", None),
+        ("import p0001", None),
+        # A non-ASCII character after the cut may spell the name (NFKC): no cut.
+        ("import p0001\nx = 1\n\uff50\uff10\uff10\uff10\uff11 = 2\n", None),
+        ("# \u00e9\nimport p0001\nx = 1\n", 17),
+        # A mention after the cut that may be code moves it (a quote before, a binding).
+        ("import p0001\nx = 1\nm = patch('p0001.nodes.g')\n", None),
+        ("import p0001\nx = 1\nfor p0001 in y: pass\n", None),
+        ("import p0001\nx = 1\n# see `p0001`\ny = 2\n", 13),
+    ],
+)
+def test_the_parse_stops_after_the_last_line_that_may_be_code(text: str, cut: int | None) -> None:
+    end = _parse_end(text)
+    assert end == (len(text) if cut is None else cut)
+    # What is cut off starts a statement (the prefix is valid Python on its own).
+    ast.parse(text[:end])
+
+
+def test_relative_imports_keep_the_parse_going() -> None:
+    text = "import p0001\nx = 1\nfrom ... import y\n"
+    assert _Rewriter(text, "p0001", "n", "f.py", None, 0).parse_end() == len(text)
+    assert _parse_end(text) == 13
+    assert warnings_of(text, "p0001", "n", package_depth=0) == [
+        "f.py:3: relative import '...' climbs out of the micro-package; "
+        "the package will not be portable"
+    ]
+
+
+def test_a_syntax_error_past_the_last_reference_is_not_reported() -> None:
+    """Nothing after the last line that may be code can hold anything to rewrite or report:
+    the file is rewritten, and its tail not parsed."""
+    data = b"import p0001.nodes\n\ndef f(:\n    '''The ``p0001`` rows.'''\n"
+    result = rewrite_source(data, "p0001", "proj.pipelines.p0001", filename="f.py")
+    expected = data.replace(b"import p0001", b"import proj.pipelines.p0001", 1)
+    assert result == RewriteResult(expected, True, ())
+    # Before it (or in the statement holding it), the file is reported and left unchanged.
+    data = b"import p0001.nodes\n\ndef f(:\n    return p0001\n"
+    result = rewrite_source(data, "p0001", "proj.pipelines.p0001", filename="f.py")
+    assert result.text is data
+    assert result.warnings[0].startswith("f.py:3: not valid Python (")
+
+
+def test_a_cut_that_splits_a_statement_parses_the_whole_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wrong guess (a line at column 0 inside a string holding an escaped quote) only
+    costs a second parse: the prefix is not valid Python on its own."""
+    import micropkg_tasks.rewrite as rewrite_mod
+
+    text = 'import p0001\nx = """\\""" p0001.a\ny = 1\n"""\n'
+    parses: list[int] = []
+    real = ast.parse
+
+    def counting(source: str, *args: object, **kwargs: object) -> ast.AST:
+        parses.append(len(source))
+        return real(source, *args, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    monkeypatch.setattr(rewrite_mod.ast, "parse", counting)
+    result = rewrite_source(text.encode(), "p0001", "q", filename="f.py")
+    assert result.text == text.replace("import p0001", "import q").encode()
+    assert parses == [_parse_end(text), len(text)]
 
 
 def test_precheck_skips_files_that_cannot_match() -> None:
@@ -1238,3 +1319,44 @@ def test_a_file_the_precheck_leaves_unparsed_has_nothing_to_rewrite(
         reported = [w for w in full.warnings if "not valid Python" not in w]
         assert (full.text, reported) == (data, []), (name, old)
     assert tried > 2000 and skipped > tried // 10, (tried, skipped)
+
+
+def test_the_parse_cut_changes_no_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For names taken from real sources (old one word or dotted, new's root another word of
+    the file, with and without the project package and relative imports checked): parsing
+    up to parse_end rewrites and reports what parsing the whole file does, wherever the
+    whole file is valid Python."""
+    import micropkg_tasks.rewrite as rewrite_mod
+
+    monkeypatch.setattr(rewrite_mod, "_worth_parsing", lambda *args: True)
+    tried = 0
+    cases = []
+    for name, data in _precheck_sources():
+        text = data.decode()
+        words = sorted(set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", text)))
+        step = max(1, len(words) // 5)
+        for index, word in enumerate(words[::step]):
+            other = words[(index * 7 + 3) % len(words)]
+            for old, new, project, depth in (
+                (word, f"{other}.pipelines.x", None, None),
+                (f"{word}.nodes", "proj.x", other, 1),
+            ):
+                tried += 1
+                if _Rewriter(text, old, new, "f.py", project, depth).parse_end() < len(text):
+                    options = {"project_package": project, "package_depth": depth}
+                    cases.append((name, data, old, new, options, frozenset(words)))
+
+    def rewrite_all() -> list[RewriteResult]:
+        return [
+            rewrite_source(data, old, new, filename="f.py", submodules=submodules, **options)  # type: ignore[arg-type]
+            for _, data, old, new, options, submodules in cases
+        ]
+
+    cut = rewrite_all()
+    monkeypatch.setattr(rewrite_mod, "_parse", lambda text, end, filename: ast.parse(text))
+    compared = 0
+    for case, result, full in zip(cases, cut, rewrite_all(), strict=True):
+        if not any("not valid Python" in w for w in full.warnings):
+            compared += 1
+            assert result == full, case[:4]
+    assert compared > tried // 3, (compared, tried)
