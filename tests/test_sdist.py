@@ -1004,6 +1004,81 @@ def test_a_small_archive_read_whole_reads_as_streamed(
         assert isinstance(fast[0], str) and "x.tar.gz" in fast[0]
 
 
+@pytest.mark.parametrize(("appended", "valid"), [(b"\0", True), (b"x", False)])
+def test_an_archive_grown_after_its_size_was_read_is_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, appended: bytes, valid: bool
+) -> None:
+    """The size that picks the one-call path is read before the archive: grown past
+    WHOLE_ARCHIVE in between, it is read by the streaming path, which judges what was added
+    (zero padding is allowed after a gzip member, anything else is not)."""
+    from micropkg_tasks import sdist_reader
+
+    good = tmp_path / "good.tar.gz"
+    write_sdist(good, make_spec())
+    archive = tmp_path / "x.tar.gz"
+    archive.write_bytes(good.read_bytes())
+    expected = read_sdist(good, tmp_path / "work")
+    # (GzipFile skips zero padding a byte at a time: a small limit keeps the test quick.)
+    monkeypatch.setattr(sdist_reader, "WHOLE_ARCHIVE", archive.stat().st_size + 10)
+    real = sdist_reader._inflate_whole
+    used: list[bool] = []
+
+    def grow_then_read(source: Any, size: int, limit: int) -> bytes | None:
+        with archive.open("ab") as grown:
+            grown.write(appended * 64)
+        stream = real(source, size, limit)
+        used.append(stream is not None)
+        return stream
+
+    monkeypatch.setattr(sdist_reader, "_inflate_whole", grow_then_read)
+    if valid:
+        got = read_sdist(archive, tmp_path / "work")
+        assert {rel: f.read() for rel, f in got.files.items()} == {
+            rel: f.read() for rel, f in expected.files.items()
+        }
+        assert (got.top, got.version, got.folders) == (
+            expected.top, expected.version, expected.folders,
+        )  # fmt: skip
+    else:
+        with pytest.raises(PullError, match=r"^'x\.tar\.gz' is not a valid \.tar\.gz sdist"):
+            read_sdist(archive, tmp_path / "work")
+    assert used == [False]
+
+
+def test_a_read_error_is_reported_alike_read_whole_or_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error while the archive is read in one call is reported as the streaming path
+    reports it, and nothing is left behind."""
+    import errno
+
+    from micropkg_tasks import sdist_reader
+
+    archive = tmp_path / "x.tar.gz"
+    write_sdist(archive, make_spec())
+    real_open = Path.open
+
+    class Failing(io.FileIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+        def readinto(self, buffer: Any) -> int:
+            raise OSError(errno.EIO, "Input/output error")
+
+    def failing_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        return Failing(str(self), "rb") if self == archive else real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", failing_open)
+    errors = []
+    for inflate in (sdist_reader._inflate_whole, lambda *args: None):
+        monkeypatch.setattr(sdist_reader, "_inflate_whole", inflate)
+        with pytest.raises(PullError) as info:
+            read_sdist(archive, tmp_path / "work")
+        errors.append(str(info.value))
+    assert errors == ["'x.tar.gz' is not a valid .tar.gz sdist: [Errno 5] Input/output error"] * 2
+    assert not (tmp_path / "work").exists()
+
+
 def test_missing_archive(tmp_path: Path) -> None:
     with pytest.raises(PullError, match="Cannot read sdist"):
         read_sdist(tmp_path / "nope.tar.gz", tmp_path / "dest")
