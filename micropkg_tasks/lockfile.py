@@ -587,8 +587,11 @@ def pending_line(entry: LockEntry) -> bytes:
     return b"\n" + json.dumps(record, separators=(",", ":")).encode("ascii")
 
 
-def _pending_entries(path: Path, data: bytes, *, complete: bool) -> tuple[list[LockEntry], int]:
-    """The entries of the pending log's bytes ``data``, and how many bytes were read whole.
+def _pending_entries(
+    path: Path, data: bytes, *, complete: bool, first_line: int = 1
+) -> tuple[list[LockEntry], int]:
+    """The entries of the pending log's bytes ``data`` (starting at line ``first_line`` of the
+    file, counted from 1), and how many bytes were read whole.
 
     A line that is not JSON was torn by a crash or a full disk (its transaction, still
     journaled, appends it again) and is skipped; the last one is left unread unless
@@ -611,8 +614,8 @@ def _pending_entries(path: Path, data: bytes, *, complete: bool) -> tuple[list[L
         if record is not None:
             if not (isinstance(record, dict) and isinstance(record.get("module"), str)):
                 raise PullError(
-                    f"Cannot read '{path.name}': line {index} is not a pulled entry; fix or "
-                    "delete it."
+                    f"Cannot read '{path.name}': line {first_line + index} is not a pulled "
+                    "entry; fix or delete it."
                 )
             entries.append(_read_entry(path, record["module"], record.get("entry")))
         read += len(line) + (0 if last else 1)
@@ -642,7 +645,8 @@ class LockFile:
         self._lock: Lock | None = None
         self._signature: _Signature = None
         self._sources: collections.Counter[str] | None = None  # source → entries pulling it
-        self._pending_at: tuple[int, int] | None = None  # (inode, bytes applied) of the log
+        # The log's inode, the bytes applied from it, and the line they end on (from 1).
+        self._pending_at: tuple[int, int, int] | None = None
         self._merged: set[str] = set()  # modules applied from the log since the lock was read
         self._dirty = False  # a pull committed since the last flush
         self._closed = False  # the run's end (:meth:`close`) came
@@ -669,9 +673,9 @@ class LockFile:
             st = os.stat(self.pending)
         except FileNotFoundError:
             return
-        inode, offset = self._pending_at or (st.st_ino, 0)
+        inode, offset, line = self._pending_at or (st.st_ino, 0, 1)
         if inode != st.st_ino:
-            offset = 0  # a new log: the old one was written to the lock, which we re-read
+            offset, line = 0, 1  # a new log: the old one was written to the lock, which we re-read
         if st.st_size == offset:
             return
         try:
@@ -682,7 +686,7 @@ class LockFile:
             where = self.project.rel(self.pending)
             why = exc.strerror or exc
             raise PullError(f"Cannot read '{where}': {why}; fix or delete it.") from exc
-        entries, read = _pending_entries(self.pending, data, complete=complete)
+        entries, read = _pending_entries(self.pending, data, complete=complete, first_line=line)
         if entries:
             check_lock_paths(Lock({e.module: e for e in entries}), self.project)
             assert self._lock is not None
@@ -691,7 +695,7 @@ class LockFile:
                     self._merged.add(entry.module)
                     self._lock = self._lock.with_entry(entry)
             self._sources = None
-        self._pending_at = (st.st_ino, offset + read)
+        self._pending_at = (st.st_ino, offset + read, line + data.count(b"\n", 0, read))
 
     def has_source(self, source: str) -> bool:
         """Whether an entry of :meth:`current` was pulled from ``source``.
@@ -761,12 +765,13 @@ class LockFile:
                 self._signature = _signature(self.path)
             elif appended is not None:
                 # Our own line needs no reading back, when it is the only one since ours.
-                inode, offset = self._pending_at or (0, 0)
+                inode, offset, line = self._pending_at or (0, 0, 1)
                 st = os.stat(self.pending)
+                line += appended.count(b"\n")
                 if self._pending_at is None and st.st_size == len(appended):
-                    self._pending_at = (st.st_ino, st.st_size)
+                    self._pending_at = (st.st_ino, st.st_size, line)
                 elif inode == st.st_ino and st.st_size == offset + len(appended):
-                    self._pending_at = (inode, st.st_size)
+                    self._pending_at = (inode, st.st_size, line)
             return lock
 
     @property

@@ -235,3 +235,40 @@ def test_lock_file_sources_follow_each_written_entry(tmp_path: Path) -> None:
     assert not lock_file.has_source("dist/s.tar.gz")
     assert lock_file.has_source("dist/s-0.2.tar.gz")
     assert set(lock_file.current().entries) == {"a", "b"}
+
+
+def test_a_bad_pending_line_is_named_by_its_line_in_the_file(tmp_path: Path) -> None:
+    """Whether the log is read whole or, mid-run, from where this run last read it (another
+    process appended the bad line since): the message names the line an editor shows."""
+    from micropkg_tasks.lockfile import LockFile, pending_line
+    from micropkg_tasks.project import Project
+
+    project = Project(
+        root=tmp_path,
+        package_name="p",
+        source_dir=tmp_path / "src",
+        conf_root=tmp_path / "conf",
+        tests_dir=tmp_path / "tests",
+        requirements_txt=tmp_path / "requirements.txt",
+        pyproject={},
+    )
+    project.state_dir.mkdir()
+    log = project.state_dir / lockfile.PENDING_NAME
+    a = LockEntry("a", "dist/a.tar.gz", "1" * 64, "0.1", "a")
+    b = LockEntry("b", "dist/b.tar.gz", "2" * 64, "0.1", "b")
+    c = LockEntry("c", "dist/c.tar.gz", "3" * 64, "0.1", "c")
+    log.write_bytes(pending_line(a) + pending_line(b))
+    # Lines 1-3 are read; this run appends line 4 itself, another process line 5.
+    running = LockFile(project, deferred=True)
+    base = running.current()
+    assert set(base.entries) == {"a", "b"}
+    with log.open("ab") as stream:
+        stream.write(pending_line(c))
+    running.written(base, c, pending_line(c))
+    with log.open("ab") as stream:
+        stream.write(b"\n[1, 2]")
+    message = "Cannot read 'lock.pending.jsonl': line 5 is not a pulled entry; fix or delete it."
+    for reader in (running, LockFile(project, deferred=True)):
+        with pytest.raises(PullError) as info:
+            reader.current()
+        assert str(info.value) == message

@@ -720,8 +720,8 @@ def test_the_next_command_writes_what_a_killed_run_left_pending(
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        (b"[1, 2]", "Cannot read 'lock.pending.jsonl': line 1 is not a pulled entry"),
-        (b"[" * 100_000, "Cannot read 'lock.pending.jsonl': line 1 is not a pulled entry"),
+        (b"[1, 2]", "Cannot read 'lock.pending.jsonl': line 2 is not a pulled entry"),
+        (b"[" * 100_000, "Cannot read 'lock.pending.jsonl': line 2 is not a pulled entry"),
         (
             b'{"module": "evil", "entry": {"source": "x.tar.gz", "sha256": "'
             + b"0" * 64
