@@ -1,9 +1,10 @@
 """Rewrite absolute references to one module path into another, splicing only the changed spans.
 
 Used when a micro-package moves: ``demo_proj.pipelines.data_proc`` → ``dp_alias`` on package,
-``dp_alias`` → ``demo_proj.pipelines.nested.beta`` on pull. One ``ast.parse`` per file finds
-what to change; the text outside the changed spans (comments, layout, line endings, BOM,
-encoding cookie) is kept byte for byte.
+``dp_alias`` → ``demo_proj.pipelines.nested.beta`` on pull. One ``ast.parse`` per file (of
+its text up to the statement after the last line that may need it) finds what to change; the
+text outside the changed spans (comments, layout, line endings, BOM, encoding cookie) is kept
+byte for byte.
 
 A dotted reference (``demo_proj.pipelines.data_proc.nodes.f``) is rewritten only where its root
 name is the package, by Python's scoping rules (functions, lambdas, comprehensions and class
@@ -169,10 +170,12 @@ def rewrite_source(
     Warnings (never rewritten) name ``filename`` and the line: relative imports climbing out
     of the micro-package (when ``package_depth``, the number of package levels between the
     micro-package root and this file, is given), absolute imports of ``project_package``
-    outside ``old``, and files that are not valid Python (returned unchanged). A file that
-    cannot hold anything to rewrite or report is not even parsed (nor reported): its text
-    names neither the project package nor a relative import (when they are checked), and
-    names old's root only as prose (see :func:`_may_be_code`).
+    outside ``old``, and files that are not valid Python as far as they are parsed (returned
+    unchanged: parsing stops after the last line that may be code, see
+    :meth:`_Rewriter.parse_end`). A file that cannot hold anything to rewrite or report is
+    not even parsed (nor reported): its text names neither the project package nor a
+    relative import (when they are checked), and names old's root only as prose (see
+    :func:`_may_be_code`).
 
     ``submodules`` names the modules inside ``old`` at any depth, as :func:`submodule_names`
     gives them. With a one-word ``old`` ("report"), a string ``"old.x..."`` is rewritten only
