@@ -750,8 +750,7 @@ class _Rewriter:
         module_names: set[int] = set()  # strings where a module name is expected
         one_word = len(self.old_parts) == 1
         tracked = frozenset(self.roots)
-        hits = self.interesting_lines()
-        expression_hits = self.expression_lines(hits)
+        walked = self.walked_lines(self.interesting_lines())
         _note_docstring(tree, docstrings)
         stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 0)]  # node, scope, _IN_* flags
         push = stack.append
@@ -804,9 +803,10 @@ class _Rewriter:
                 first = node.lineno
                 if isinstance(node, _DECORATED) and node.decorator_list:
                     first = node.decorator_list[0].lineno
-                hit = bisect.bisect_left(hits, first)
-                if hit == len(hits) or hits[hit] > (node.end_lineno or node.lineno):
-                    continue
+                if walked is not None:
+                    hit = bisect.bisect_left(walked, first)
+                    if hit == len(walked) or walked[hit] > (node.end_lineno or node.lineno):
+                        continue
                 if isinstance(node, _FUNCTIONS):
                     # Decorators, defaults and annotations belong to the enclosing scope.
                     self.bind_both(scope, node.name, _OTHER)
@@ -910,17 +910,11 @@ class _Rewriter:
                     for operand in operands:
                         items = operand.elts if isinstance(operand, _COLLECTIONS) else [operand]
                         module_names.update(id(item) for item in items)
-            if (
-                expression_hits is not None
-                and isinstance(node, ast.expr)
-                and not flags & _IN_JOINED
-            ):
+            if walked is not None and isinstance(node, ast.expr) and not flags & _IN_JOINED:
                 # Like statements, an expression none of whose lines holds a tracked name
-                # holds nothing to rewrite or report (see expression_lines).
-                hit = bisect.bisect_left(expression_hits, node.lineno)
-                if hit == len(expression_hits) or expression_hits[hit] > (
-                    node.end_lineno or node.lineno
-                ):
+                # holds nothing to rewrite or report (see walked_lines).
+                hit = bisect.bisect_left(walked, node.lineno)
+                if hit == len(walked) or walked[hit] > (node.end_lineno or node.lineno):
                     continue
             # ``ast.iter_child_nodes``, in the same order, without its two generators (the
             # walk's largest cost after the parse).
@@ -964,13 +958,15 @@ class _Rewriter:
         """Whether every tracked name is an ASCII identifier."""
         return all(name.isascii() and name.isidentifier() for name in self.tracked_names())
 
-    def expression_lines(self, hits: list[int]) -> list[int] | None:
-        """The lines inside which an expression is walked (None: all): those of ``hits``, and
-        those holding any non-ASCII character, where an identifier may be a tracked name
-        spelled otherwise (the parser normalises ``ｐ001`` to ``p001``). On the other lines
-        every identifier is spelled as is, so a tracked one makes the line a hit; and a string
-        is only ever rewritten where the text of the literal spells the name. Only with plain
-        (ASCII identifier) tracked names, whose word matches make ``hits``."""
+    def walked_lines(self, hits: list[int]) -> list[int] | None:
+        """The lines inside which a statement or an expression is walked (None: all): those
+        of ``hits``, and those holding any non-ASCII character, where an identifier may be a
+        tracked name spelled otherwise (the parser normalises ``ｐ001`` to ``p001``, and
+        ``ｐ001 = 2`` binds ``p001``). On the other lines every identifier is spelled as is, so
+        a tracked one makes the line a hit; and a string is only ever rewritten where the text
+        of the literal spells the name. Only with plain (ASCII identifier) tracked names,
+        whose word matches make ``hits``; with others, every statement and expression is
+        walked."""
         if not self.plain_names():
             return None
         if self.text.isascii():

@@ -821,6 +821,20 @@ def test_the_parse_stops_after_the_last_line_that_may_be_code(text: str, cut: in
     ast.parse(text[:end])
 
 
+def test_a_binding_spelled_in_other_characters_is_seen() -> None:
+    """``ｐ0001`` is ``p0001`` to the parser (NFKC): rebinding it at module level leaves the
+    reference alone, as the ASCII spelling does, wherever it is (its statement is walked, and
+    the parse does not stop before it)."""
+    ascii_text = "import p0001\np0001.f()\nx = 1\np0001 = 2\n"
+    wide = "\uff50\uff10\uff10\uff10\uff11"
+    expected = rewrite_source(ascii_text.encode(), "p0001", "proj.pipelines.p0001").text.decode()
+    assert "\np0001.f()\n" in expected
+    result = rewrite_source(
+        ascii_text.replace("p0001 = 2", f"{wide} = 2").encode(), "p0001", "proj.pipelines.p0001"
+    )
+    assert result.text.decode() == expected.replace("p0001 = 2", f"{wide} = 2")
+
+
 def test_relative_imports_keep_the_parse_going() -> None:
     text = "import p0001\nx = 1\nfrom ... import y\n"
     assert _Rewriter(text, "p0001", "n", "f.py", None, 0).parse_end() == len(text)
@@ -1323,9 +1337,10 @@ def test_a_file_the_precheck_leaves_unparsed_has_nothing_to_rewrite(
 
 def test_the_parse_cut_changes_no_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
     """For names taken from real sources (old one word or dotted, new's root another word of
-    the file, with and without the project package and relative imports checked): parsing
-    up to parse_end rewrites and reports what parsing the whole file does, wherever the
-    whole file is valid Python."""
+    the file, with and without the project package and relative imports checked; and modules
+    the file imports, so that a third of the cases rewrite or report something): parsing up
+    to parse_end rewrites and reports what parsing the whole file does, wherever the whole
+    file is valid Python."""
     import micropkg_tasks.rewrite as rewrite_mod
 
     monkeypatch.setattr(rewrite_mod, "_worth_parsing", lambda *args: True)
@@ -1335,16 +1350,23 @@ def test_the_parse_cut_changes_no_rewrite(monkeypatch: pytest.MonkeyPatch) -> No
         text = data.decode()
         words = sorted(set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", text)))
         step = max(1, len(words) // 5)
+        names = []
         for index, word in enumerate(words[::step]):
             other = words[(index * 7 + 3) % len(words)]
-            for old, new, project, depth in (
+            names += [
                 (word, f"{other}.pipelines.x", None, None),
                 (f"{word}.nodes", "proj.x", other, 1),
-            ):
-                tried += 1
-                if _Rewriter(text, old, new, "f.py", project, depth).parse_end() < len(text):
-                    options = {"project_package": project, "package_depth": depth}
-                    cases.append((name, data, old, new, options, frozenset(words)))
+            ]
+        # And modules the file imports, so that there is something to rewrite.
+        imported = sorted(set(re.findall(r"^(?:from|import) +([\w.]+)", text, re.MULTILINE)))
+        for module in imported[:: max(1, len(imported) // 3)]:
+            root = module.split(".")[0]
+            names += [(module, "proj.pipelines.x", None, None), (root, "x", root, 0)]
+        for old, new, project, depth in names:
+            tried += 1
+            if _Rewriter(text, old, new, "f.py", project, depth).parse_end() < len(text):
+                options = {"project_package": project, "package_depth": depth}
+                cases.append((name, data, old, new, options, frozenset(words)))
 
     def rewrite_all() -> list[RewriteResult]:
         return [
@@ -1354,9 +1376,10 @@ def test_the_parse_cut_changes_no_rewrite(monkeypatch: pytest.MonkeyPatch) -> No
 
     cut = rewrite_all()
     monkeypatch.setattr(rewrite_mod, "_parse", lambda text, end, filename: ast.parse(text))
-    compared = 0
+    compared = acted = 0
     for case, result, full in zip(cases, cut, rewrite_all(), strict=True):
         if not any("not valid Python" in w for w in full.warnings):
             compared += 1
+            acted += bool(full.changed or full.warnings)
             assert result == full, case[:4]
-    assert compared > tried // 3, (compared, tried)
+    assert compared > tried // 3 and acted > compared // 4, (tried, compared, acted)
