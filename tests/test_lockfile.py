@@ -10,6 +10,7 @@ import pytest
 from micropkg_tasks import lockfile
 from micropkg_tasks.errors import PullError
 from micropkg_tasks.lockfile import Lock, LockEntry, read_lock, render_lock
+from micropkg_tasks.project import Project
 
 
 def test_render_and_read_round_trip(tmp_path: Path) -> None:
@@ -207,19 +208,23 @@ def test_lock_path_fast_check_agrees_with_the_full_rules(rel: str) -> None:
     assert _path_problem(rel) == _path_problem_detail(rel)
 
 
-def test_lock_file_sources_follow_each_written_entry(tmp_path: Path) -> None:
-    from micropkg_tasks.lockfile import LockFile
-    from micropkg_tasks.project import Project
-
-    project = Project(
-        root=tmp_path,
+def _project(root: Path) -> Project:
+    """A project at ``root`` with nothing in it."""
+    return Project(
+        root=root,
         package_name="p",
-        source_dir=tmp_path / "src",
-        conf_root=tmp_path / "conf",
-        tests_dir=tmp_path / "tests",
-        requirements_txt=tmp_path / "requirements.txt",
+        source_dir=root / "src",
+        conf_root=root / "conf",
+        tests_dir=root / "tests",
+        requirements_txt=root / "requirements.txt",
         pyproject={},
     )
+
+
+def test_lock_file_sources_follow_each_written_entry(tmp_path: Path) -> None:
+    from micropkg_tasks.lockfile import LockFile
+
+    project = _project(tmp_path)
     lock_file = LockFile(project)
     assert not lock_file.has_source("dist/s.tar.gz")  # no lock yet: an empty one
     # Two entries pulled from the same sdist (two aliases), then one of them upgraded.
@@ -241,17 +246,8 @@ def test_a_bad_pending_line_is_named_by_its_line_in_the_file(tmp_path: Path) -> 
     """Whether the log is read whole or, mid-run, from where this run last read it (another
     process appended the bad line since): the message names the line an editor shows."""
     from micropkg_tasks.lockfile import LockFile, pending_line
-    from micropkg_tasks.project import Project
 
-    project = Project(
-        root=tmp_path,
-        package_name="p",
-        source_dir=tmp_path / "src",
-        conf_root=tmp_path / "conf",
-        tests_dir=tmp_path / "tests",
-        requirements_txt=tmp_path / "requirements.txt",
-        pyproject={},
-    )
+    project = _project(tmp_path)
     project.state_dir.mkdir()
     log = project.state_dir / lockfile.PENDING_NAME
     a = LockEntry("a", "dist/a.tar.gz", "1" * 64, "0.1", "a")
