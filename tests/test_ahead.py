@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -780,6 +781,19 @@ def test_a_pull_uses_a_prepared_sdist_only_with_the_fetched_sha256(
     assert batch(0).rewrite(run_rewrite) == mine
     monkeypatch.setattr("micropkg_tasks.pull.PREPARED_MAX", tarballs[0].stat().st_size - 1)
     assert batch(0).rewrite(run_rewrite) is None
+    # Nor one that grew past PREPARED_MAX after its size was looked at (it reads longer).
+    import micropkg_tasks.pull as pull_mod
+
+    looked = []
+
+    def small(fd: int) -> Any:
+        looked.append(fd)
+        return types.SimpleNamespace(st_size=0)
+
+    shim = types.SimpleNamespace(**{**vars(os), "fstat": small})
+    monkeypatch.setattr(pull_mod, "os", shim)
+    assert batch(0).rewrite(run_rewrite) is None
+    assert len(looked) == 1
 
 
 class _UnpicklableProduct:
